@@ -1,0 +1,395 @@
+//! Accounts: sign-up, sign-in, profiles, deletion, and the operator's user management.
+
+use std::net::IpAddr;
+
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait};
+use serde::{Deserialize, Serialize};
+use tasklane_entity::users;
+
+use crate::auth::password::Password;
+use crate::auth::sessions::{self, IssuedTokens};
+use crate::auth::{Principal, Role, throttle};
+use crate::error::is_unique_violation;
+use crate::{AppContext, Error, Result};
+
+/// A syntactically plausible email address, trimmed and lower-cased.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Email(String);
+
+impl Email {
+    /// Accepts `local@domain.tld` of at most 254 characters, without spaces.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let email = raw.trim().to_lowercase();
+        let valid = email.len() <= 254
+            && !email.chars().any(char::is_whitespace)
+            && match email.split_once('@') {
+                Some((local, domain)) => {
+                    !local.is_empty()
+                        && !domain.contains('@')
+                        && domain.contains('.')
+                        && !domain.starts_with('.')
+                        && !domain.ends_with('.')
+                }
+                None => false,
+            };
+        if valid {
+            Ok(Self(email))
+        } else {
+            Err(Error::invalid("invalid_email", format!("'{}' is not a valid email address", raw.trim())))
+        }
+    }
+
+    /// The normalised address.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A display name: 1 to 100 characters after trimming.
+#[derive(Clone, Debug)]
+pub struct DisplayName(String);
+
+impl DisplayName {
+    /// Trims and length-checks.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let name = raw.trim();
+        let length = name.chars().count();
+        if (1..=100).contains(&length) {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(Error::invalid("invalid_display_name", "display_name must be 1 to 100 characters"))
+        }
+    }
+}
+
+/// A user as shown to themselves and to operators.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Profile {
+    /// User id.
+    pub id: i64,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+    /// Role.
+    pub role: Role,
+    /// Whether the account is disabled.
+    pub disabled: bool,
+    /// Notification preferences (a JSON object).
+    #[schema(value_type = Object)]
+    pub notification_prefs: serde_json::Value,
+    /// When the account was created.
+    pub created_at: chrono::DateTime<Utc>,
+    /// When it last changed.
+    pub updated_at: chrono::DateTime<Utc>,
+}
+
+impl From<users::Model> for Profile {
+    fn from(user: users::Model) -> Self {
+        Self {
+            id: user.id,
+            role: Role::from_stored(&user.role),
+            email: user.email,
+            display_name: user.display_name,
+            disabled: user.disabled,
+            notification_prefs: user.notification_prefs,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+/// A teammate as listed for choosing a PIC or supervisor.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct Teammate {
+    /// User id.
+    pub id: i64,
+    /// Email address.
+    pub email: String,
+    /// Display name.
+    pub display_name: String,
+}
+
+/// `POST /api/sign_up` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignUp {
+    /// Email address (used to sign in).
+    pub email: String,
+    /// 8 to 128 characters.
+    pub password: String,
+    /// Name shown to teammates.
+    pub display_name: String,
+}
+
+/// `POST /api/sign_in` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignIn {
+    /// Email address.
+    pub email: String,
+    /// Password.
+    pub password: String,
+}
+
+/// `PATCH /api/users/me` body; every field is optional.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileChange {
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New notification preferences (a JSON object, replaces the old one).
+    #[schema(value_type = Option<Object>)]
+    pub notification_prefs: Option<serde_json::Value>,
+    /// New email; needs `current_password`.
+    pub email: Option<String>,
+    /// New password; needs `current_password`. Ends every other session.
+    pub password: Option<String>,
+    /// The current password, required to change email or password.
+    pub current_password: Option<String>,
+}
+
+/// `DELETE /api/users/me` body.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AccountDeletion {
+    /// The current password.
+    pub password: String,
+}
+
+/// Creates a member account.
+pub async fn sign_up(ctx: &AppContext, input: SignUp) -> Result<Profile> {
+    let email = Email::parse(&input.email)?;
+    let password = Password::parse(input.password)?;
+    let display_name = DisplayName::parse(&input.display_name)?;
+    create_user(ctx, &email, &password, &display_name, Role::Member).await
+}
+
+/// Creates an account with the given role (sign-up and the operator CLI).
+pub async fn create_user(
+    ctx: &AppContext,
+    email: &Email,
+    password: &Password,
+    display_name: &DisplayName,
+    role: Role,
+) -> Result<Profile> {
+    let hash = ctx.passwords.hash(password).await?;
+    let now = Utc::now();
+    let user = users::ActiveModel {
+        email: Set(email.as_str().to_owned()),
+        password_hash: Set(hash),
+        display_name: Set(display_name.0.clone()),
+        role: Set(role.as_str().to_owned()),
+        disabled: Set(false),
+        notification_prefs: Set(serde_json::json!({})),
+        token_version: Set(0),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    match user.insert(&ctx.db).await {
+        Ok(user) => Ok(user.into()),
+        Err(err) if is_unique_violation(&err) => Err(email_taken()),
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn email_taken() -> Error {
+    Error::conflict("email_taken", "an account with this email already exists")
+}
+
+/// Signs in. An unknown email and a wrong password get the same answer in about the same time;
+/// failures are counted per account and per client address.
+pub async fn sign_in(ctx: &AppContext, input: SignIn, client: Option<IpAddr>) -> Result<(String, IssuedTokens)> {
+    let email = input.email.trim().to_lowercase();
+    let keys = throttle::ThrottleKeys::new(&email, client);
+    throttle::check(&ctx.db, &ctx.config.auth, &keys).await?;
+    let user = users::Entity::find().filter(users::Column::Email.eq(&email)).one(&ctx.db).await?;
+    let password = Password::offered(input.password);
+    let matches = ctx.passwords.verify(&password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    let user = match user {
+        Some(user) if matches => user,
+        _ => {
+            throttle::record_failure(&ctx.db, &ctx.config.auth, &keys).await?;
+            return Err(Error::unauthorized("invalid_credentials", "email or password is incorrect"));
+        }
+    };
+    if user.disabled {
+        return Err(Error::forbidden("this account is disabled"));
+    }
+    throttle::clear_account(&ctx.db, &keys).await?;
+    let tokens = sessions::start(ctx, &user).await?;
+    Ok((user.email, tokens))
+}
+
+async fn load(ctx: &AppContext, user_id: i64) -> Result<users::Model> {
+    users::Entity::find_by_id(user_id)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found("no such user"))
+}
+
+/// The signed-in user's profile.
+pub async fn profile(ctx: &AppContext, who: &Principal) -> Result<Profile> {
+    Ok(load(ctx, who.user_id).await?.into())
+}
+
+/// Applies a profile change; email and password changes need the current password, and a
+/// password change ends every other session of the user.
+pub async fn update_profile(ctx: &AppContext, who: &Principal, change: ProfileChange) -> Result<Profile> {
+    let user = load(ctx, who.user_id).await?;
+    let sensitive = change.email.is_some() || change.password.is_some();
+    if sensitive {
+        let current = change.current_password.clone().ok_or_else(|| {
+            Error::invalid("current_password_required", "changing email or password needs current_password")
+        })?;
+        if !ctx.passwords.verify(&Password::offered(current), Some(user.password_hash.clone())).await? {
+            return Err(Error::forbidden("current_password is incorrect"));
+        }
+    }
+    let new_hash = match change.password {
+        Some(password) => Some(ctx.passwords.hash(&Password::parse(password)?).await?),
+        None => None,
+    };
+    let mut row = user.into_active_model();
+    if let Some(name) = change.display_name {
+        row.display_name = Set(DisplayName::parse(&name)?.0);
+    }
+    if let Some(prefs) = change.notification_prefs {
+        if !prefs.is_object() {
+            return Err(Error::invalid("invalid_notification_prefs", "notification_prefs must be a JSON object"));
+        }
+        row.notification_prefs = Set(prefs);
+    }
+    if let Some(email) = change.email {
+        row.email = Set(Email::parse(&email)?.0);
+    }
+    let password_changed = new_hash.is_some();
+    if let Some(hash) = new_hash {
+        row.password_hash = Set(hash);
+    }
+    row.updated_at = Set(Utc::now());
+    let txn = ctx.db.begin().await?;
+    let updated = match row.update(&txn).await {
+        Ok(user) => user,
+        Err(err) if is_unique_violation(&err) => return Err(email_taken()),
+        Err(err) => return Err(err.into()),
+    };
+    if password_changed {
+        sessions::revoke_all(&txn, who.user_id, Some(&who.session_id)).await?;
+    }
+    txn.commit().await?;
+    Ok(updated.into())
+}
+
+/// Deletes the signed-in user's account after checking their password.
+pub async fn delete_own_account(ctx: &AppContext, who: &Principal, input: AccountDeletion) -> Result<()> {
+    let user = load(ctx, who.user_id).await?;
+    if !ctx.passwords.verify(&Password::offered(input.password), Some(user.password_hash)).await? {
+        return Err(Error::forbidden("password is incorrect"));
+    }
+    delete_user(ctx, who.user_id).await
+}
+
+/// Removes a user and their personal data. Their tasks stay, with references set to null
+/// (foreign keys do that), and every token of theirs stops working with the row.
+pub async fn delete_user(ctx: &AppContext, user_id: i64) -> Result<()> {
+    let result = users::Entity::delete_by_id(user_id).exec(&ctx.db).await?;
+    if result.rows_affected == 0 {
+        return Err(Error::not_found("no such user"));
+    }
+    Ok(())
+}
+
+/// Everyone who can be picked as a PIC or supervisor.
+pub async fn teammates(ctx: &AppContext) -> Result<Vec<Teammate>> {
+    let users = users::Entity::find()
+        .filter(users::Column::Disabled.eq(false))
+        .order_by_asc(users::Column::Id)
+        .all(&ctx.db)
+        .await?;
+    Ok(users
+        .into_iter()
+        .map(|u| Teammate {
+            id: u.id,
+            email: u.email,
+            display_name: u.display_name,
+        })
+        .collect())
+}
+
+/// Every user, for operators.
+pub async fn all_users(ctx: &AppContext) -> Result<Vec<Profile>> {
+    let users = users::Entity::find().order_by_asc(users::Column::Id).all(&ctx.db).await?;
+    Ok(users.into_iter().map(Profile::from).collect())
+}
+
+/// Finds a user by id or email (as an operator types it).
+pub async fn find_user(ctx: &AppContext, id_or_email: &str) -> Result<users::Model> {
+    let query = users::Entity::find();
+    let query = match id_or_email.trim().parse::<i64>() {
+        Ok(id) => query.filter(users::Column::Id.eq(id)),
+        Err(_) => query.filter(users::Column::Email.eq(id_or_email.trim().to_lowercase())),
+    };
+    query
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("no user {}", id_or_email.trim())))
+}
+
+/// Sets a user's role.
+pub async fn set_role(ctx: &AppContext, user_id: i64, role: Role) -> Result<Profile> {
+    update_columns(ctx, user_id, users::Column::Role, Expr::value(role.as_str())).await
+}
+
+/// Disables or re-enables a user; disabling ends every session at once.
+pub async fn set_disabled(ctx: &AppContext, user_id: i64, disabled: bool) -> Result<Profile> {
+    let profile = update_columns(ctx, user_id, users::Column::Disabled, Expr::value(disabled)).await?;
+    if disabled {
+        sessions::revoke_all(&ctx.db, user_id, None).await?;
+    }
+    Ok(profile)
+}
+
+/// Sets a new password (operator reset) and ends every session.
+pub async fn reset_password(ctx: &AppContext, user_id: i64, password: &Password) -> Result<Profile> {
+    let hash = ctx.passwords.hash(password).await?;
+    let profile = update_columns(ctx, user_id, users::Column::PasswordHash, Expr::value(hash)).await?;
+    sessions::revoke_all(&ctx.db, user_id, None).await?;
+    Ok(profile)
+}
+
+async fn update_columns(ctx: &AppContext, user_id: i64, column: users::Column, value: Expr) -> Result<Profile> {
+    let result = users::Entity::update_many()
+        .col_expr(column, value)
+        .col_expr(users::Column::UpdatedAt, Expr::value(Utc::now()))
+        .filter(users::Column::Id.eq(user_id))
+        .exec(&ctx.db)
+        .await?;
+    if result.rows_affected == 0 {
+        return Err(Error::not_found("no such user"));
+    }
+    Ok(load(ctx, user_id).await?.into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(Email::parse("  Kim@Example.COM ").unwrap().as_str(), "kim@example.com");
+        for bad in ["", "kim", "kim@", "@example.com", "kim@example", "k im@example.com", "a@b@c.com"] {
+            assert!(Email::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn display_names_are_trimmed_and_bounded() {
+        assert!(DisplayName::parse("   ").is_err());
+        assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert_eq!(DisplayName::parse(" 김민수 ").unwrap().0, "김민수");
+    }
+}

@@ -1,0 +1,188 @@
+//! Configuration: defaults, then an optional TOML file, then `TASKLANE_*` environment variables.
+//! Secrets are `SecretString`s so they never reach logs or `Debug` output.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Settings for sign-in, tokens and brute-force protection.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Access-token lifetime in seconds.
+    pub access_token_ttl_secs: u64,
+    /// Refresh-token (and so session) idle lifetime in seconds.
+    pub refresh_token_ttl_secs: u64,
+    /// Failed sign-ins allowed per account within the window.
+    pub max_failures_per_account: u32,
+    /// Failed sign-ins allowed per client address within the window.
+    pub max_failures_per_address: u32,
+    /// Length of the failed sign-in counting window in seconds.
+    pub failure_window_secs: u64,
+    /// The `iss` claim of access tokens.
+    pub issuer: String,
+    /// The `aud` claim of access tokens.
+    pub audience: String,
+    /// Trust the first `X-Forwarded-For` address (only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            max_failures_per_account: 5,
+            max_failures_per_address: 50,
+            failure_window_secs: 15 * 60,
+            issuer: "tasklane".into(),
+            audience: "tasklane-api".into(),
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Address the API listens on.
+    pub listen: SocketAddr,
+    /// Where embedded state (SQLite database, generated key, mail files) lives.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `mysql://…`; may hold a password.
+    pub database_url: SecretString,
+    /// Maximum pooled database connections (MySQL; SQLite uses one writer).
+    pub database_max_connections: u32,
+    /// Access-token signing key; generated into the data dir when unset on SQLite.
+    pub jwt_secret: Option<SecretString>,
+    /// Log line format.
+    pub log_format: LogFormat,
+    /// Authentication settings.
+    pub auth: AuthConfig,
+}
+
+/// The optional TOML file; every key may be omitted.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileLayer {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<SecretString>,
+    database_max_connections: Option<u32>,
+    jwt_secret: Option<SecretString>,
+    log_format: Option<LogFormat>,
+    auth: Option<AuthConfig>,
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the process environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let text = match file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config file {}", path.display()))?,
+            ),
+            None => None,
+        };
+        Self::from_sources(text.as_deref(), |name| std::env::var(name).ok())
+    }
+
+    /// Builds a configuration from file text and an environment lookup (testable without globals).
+    pub fn from_sources(file: Option<&str>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
+        let layer: FileLayer = match file {
+            Some(text) => toml::from_str(text).context("invalid config file")?,
+            None => FileLayer::default(),
+        };
+        let mut auth = layer.auth.unwrap_or_default();
+        let data_dir = env("TASKLANE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(layer.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let listen = match env("TASKLANE_LISTEN") {
+            Some(value) => value.parse().with_context(|| format!("TASKLANE_LISTEN={value} is not an address"))?,
+            None => layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        };
+        let database_url = env("TASKLANE_DATABASE_URL")
+            .map(SecretString::from)
+            .or(layer.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}/tasklane.db", data_dir.display()).into());
+        let log_format = match env("TASKLANE_LOG_FORMAT").as_deref() {
+            Some("json") => LogFormat::Json,
+            Some("text") => LogFormat::Text,
+            Some(other) => bail!("TASKLANE_LOG_FORMAT={other}: expected text or json"),
+            None => layer.log_format.unwrap_or(LogFormat::Text),
+        };
+        let database_max_connections = match env("TASKLANE_DATABASE_MAX_CONNECTIONS") {
+            Some(value) => value.parse().context("TASKLANE_DATABASE_MAX_CONNECTIONS must be a number")?,
+            None => layer.database_max_connections.unwrap_or(32),
+        };
+        if let Some(value) = env("TASKLANE_ACCESS_TOKEN_TTL_SECS") {
+            auth.access_token_ttl_secs = value.parse().context("TASKLANE_ACCESS_TOKEN_TTL_SECS must be a number")?;
+        }
+        if let Some(value) = env("TASKLANE_TRUST_FORWARDED_FOR") {
+            auth.trust_forwarded_for = matches!(value.as_str(), "1" | "true" | "yes");
+        }
+        Ok(Self {
+            listen,
+            data_dir,
+            database_url,
+            database_max_connections,
+            jwt_secret: env("TASKLANE_JWT_SECRET").map(SecretString::from).or(layer.jwt_secret),
+            log_format,
+            auth,
+        })
+    }
+
+    /// True when the database is the embedded SQLite one.
+    pub fn is_sqlite(&self) -> bool {
+        use secrecy::ExposeSecret;
+        self.database_url.expose_secret().starts_with("sqlite:")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use secrecy::ExposeSecret;
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let file = "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/tl\"\n[auth]\nmax_failures_per_account = 3\n";
+        let config = Config::from_sources(Some(file), |name| {
+            (name == "TASKLANE_LISTEN").then(|| "127.0.0.1:7000".to_string())
+        })
+        .unwrap();
+        assert_eq!(config.listen.port(), 7000);
+        assert_eq!(config.data_dir, PathBuf::from("/srv/tl"));
+        assert_eq!(config.database_url.expose_secret(), "sqlite:///srv/tl/tasklane.db");
+        assert_eq!(config.auth.max_failures_per_account, 3);
+        assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_output() {
+        let config = Config::from_sources(None, |name| {
+            (name == "TASKLANE_JWT_SECRET").then(|| "super-secret-key".to_string())
+        })
+        .unwrap();
+        assert!(!format!("{config:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected() {
+        assert!(Config::from_sources(Some("lisen = \"x\""), |_| None).is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! Database connections and migrations.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::MigratorTrait;
+use secrecy::ExposeSecret;
+use tasklane_migration::Migrator;
+
+use crate::config::Config;
+
+/// Opens the connection pool for the configured database, creating an embedded SQLite
+/// file (and its directory) when needed.
+pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url.expose_secret();
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10));
+    if config.is_sqlite() {
+        if let Some(dir) = sqlite_parent_dir(url) {
+            std::fs::create_dir_all(&dir)
+                .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+        }
+        // SQLite has one writer; a single pooled connection avoids "database is locked" errors
+        // when two transactions both try to upgrade to a write lock.
+        options.max_connections(1).min_connections(1).map_sqlx_sqlite_opts(|opts| {
+            opts.create_if_missing(true)
+                .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5))
+        });
+    } else {
+        options.max_connections(config.database_max_connections).min_connections(2);
+    }
+    Database::connect(options)
+        .await
+        .with_context(|| format!("cannot connect to the database at {}", redact(url)))
+}
+
+/// Applies every pending migration.
+pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
+    Migrator::up(db, None).await.context("database migration failed")
+}
+
+/// Each migration's name and whether it has been applied.
+pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
+    let migrations = Migrator::get_migration_with_status(db).await?;
+    Ok(migrations
+        .iter()
+        .map(|m| {
+            (
+                m.name().to_owned(),
+                matches!(m.status(), sea_orm_migration::MigrationStatus::Applied),
+            )
+        })
+        .collect())
+}
+
+/// Answers whether the database is reachable (for readiness probes).
+pub async fn ping(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok()
+}
+
+fn sqlite_parent_dir(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = path.split('?').next()?;
+    if path.is_empty() || path == ":memory:" {
+        return None;
+    }
+    std::path::Path::new(path).parent().map(|p| p.to_path_buf())
+}
+
+/// The URL with any password replaced, for error messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_urls() {
+        assert_eq!(redact("mysql://app:hunter2@db:3306/tl"), "mysql://app:***@db:3306/tl");
+        assert_eq!(redact("mysql://root@db/tl"), "mysql://root@db/tl");
+        assert_eq!(redact("sqlite://./data/x.db"), "sqlite://./data/x.db");
+    }
+
+    #[test]
+    fn sqlite_directory_is_found() {
+        assert_eq!(sqlite_parent_dir("sqlite://./data/t.db?mode=rwc"), Some("./data".into()));
+        assert_eq!(sqlite_parent_dir("sqlite::memory:"), None);
+    }
+}

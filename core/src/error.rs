@@ -1,0 +1,139 @@
+//! One error type for the whole domain. Client mistakes carry a stable machine-readable
+//! code and a message safe to show; everything else is `Internal` and its text is never shown.
+
+use std::borrow::Cow;
+
+/// What kind of client mistake an error is; the HTTP layer maps each to a status code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed (400).
+    BadRequest,
+    /// Not signed in, or the credentials are wrong (401).
+    Unauthorized,
+    /// Signed in, but not allowed to do this (403).
+    Forbidden,
+    /// The thing does not exist (404).
+    NotFound,
+    /// The request conflicts with the current state, e.g. a taken email (409).
+    Conflict,
+    /// The client's `If-Match` version is stale (412).
+    PreconditionFailed,
+    /// The body is too large (413).
+    PayloadTooLarge,
+    /// Well-formed but semantically invalid, e.g. an unknown user (422).
+    Unprocessable,
+    /// Rate limited (429).
+    TooManyRequests,
+}
+
+/// The domain error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Something the client can fix.
+    #[error("{message}")]
+    Client {
+        /// What kind of mistake.
+        kind: ErrorKind,
+        /// Stable code, e.g. `invalid_credentials`.
+        code: &'static str,
+        /// Human-readable explanation, safe to show.
+        message: Cow<'static, str>,
+        /// For rate limits: seconds until a retry may succeed.
+        retry_after_secs: Option<u64>,
+    },
+    /// A bug or an infrastructure failure; logged, never shown.
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+/// Result with the domain error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    fn client(kind: ErrorKind, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::Client {
+            kind,
+            code,
+            message: message.into(),
+            retry_after_secs: None,
+        }
+    }
+
+    /// 400: malformed request.
+    pub fn bad_request(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::BadRequest, code, message)
+    }
+
+    /// 401: missing, invalid or revoked credentials.
+    pub fn unauthorized(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::Unauthorized, code, message)
+    }
+
+    /// 403: not allowed.
+    pub fn forbidden(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::Forbidden, "forbidden", message)
+    }
+
+    /// 404: no such thing.
+    pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::NotFound, "not_found", message)
+    }
+
+    /// 409: conflicts with current state.
+    pub fn conflict(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::Conflict, code, message)
+    }
+
+    /// 412: stale version.
+    pub fn precondition_failed(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::PreconditionFailed, "version_mismatch", message)
+    }
+
+    /// 413: body too large.
+    pub fn payload_too_large(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::PayloadTooLarge, "payload_too_large", message)
+    }
+
+    /// 422: a field's value is not acceptable.
+    pub fn invalid(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::Unprocessable, code, message)
+    }
+
+    /// 429: try again after `retry_after_secs`.
+    pub fn too_many_requests(retry_after_secs: u64) -> Self {
+        Self::Client {
+            kind: ErrorKind::TooManyRequests,
+            code: "rate_limited",
+            message: "too many attempts; try again later".into(),
+            retry_after_secs: Some(retry_after_secs.max(1)),
+        }
+    }
+
+    /// The client error kind, or `None` for internal errors.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            Self::Client { kind, .. } => Some(*kind),
+            Self::Internal(_) => None,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+impl From<sea_orm::TransactionError<Error>> for Error {
+    fn from(err: sea_orm::TransactionError<Error>) -> Self {
+        match err {
+            sea_orm::TransactionError::Connection(db) => db.into(),
+            sea_orm::TransactionError::Transaction(inner) => inner,
+        }
+    }
+}
+
+/// True when the database refused a write because of a unique constraint.
+pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
+}

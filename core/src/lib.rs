@@ -1,0 +1,42 @@
+//! tasklane's core: configuration, database access and every domain rule (accounts,
+//! authentication, tasks and their events). The HTTP API and the CLI are thin layers over it.
+
+pub mod accounts;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod tasks;
+
+pub use error::{Error, Result};
+
+/// Everything a request handler or a CLI command needs to call into the domain.
+#[derive(Clone)]
+pub struct AppContext {
+    /// The connection pool.
+    pub db: sea_orm::DatabaseConnection,
+    /// The loaded configuration.
+    pub config: std::sync::Arc<config::Config>,
+    /// Signs and verifies access tokens.
+    pub tokens: std::sync::Arc<auth::tokens::TokenKeys>,
+    /// Hashes and verifies passwords off the async runtime.
+    pub passwords: auth::password::PasswordHasher,
+}
+
+impl AppContext {
+    /// Connects to the database, migrates it when asked, and prepares signing keys.
+    pub async fn start(config: config::Config, migrate: bool) -> anyhow::Result<Self> {
+        let db = db::connect(&config).await?;
+        if migrate {
+            db::migrate_up(&db).await?;
+        }
+        let secret = auth::tokens::load_or_create_secret(&config)?;
+        let tokens = auth::tokens::TokenKeys::new(&secret, &config.auth);
+        Ok(Self {
+            db,
+            tokens: std::sync::Arc::new(tokens),
+            passwords: auth::password::PasswordHasher::new(),
+            config: std::sync::Arc::new(config),
+        })
+    }
+}

@@ -1,0 +1,516 @@
+//! Tasks: creating, reading, changing and deleting them, who may do which, and the event
+//! written in the same transaction as every change.
+
+pub mod fields;
+pub mod list;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tasklane_entity::{task_events, tasks, users};
+
+use crate::auth::Principal;
+use crate::{AppContext, Error, Result};
+use fields::{Patch, Priority, TaskStatus, UserRef, parse_contents, parse_deadline, parse_name};
+
+/// A task as the API shows it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct TaskView {
+    /// Task id.
+    pub id: i64,
+    /// Title.
+    pub name: String,
+    /// Free text.
+    pub contents: String,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// How urgent.
+    pub priority: Priority,
+    /// When it is due.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Person in charge.
+    pub pic_id: Option<i64>,
+    /// Supervisor.
+    pub supervisor_id: Option<i64>,
+    /// Creator (null once their account is deleted).
+    pub creator_id: Option<i64>,
+    /// Version for `If-Match`.
+    pub version: i32,
+    /// Created at.
+    pub created_at: DateTime<Utc>,
+    /// Last changed at.
+    pub updated_at: DateTime<Utc>,
+    /// When it became done, while done.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl From<tasks::Model> for TaskView {
+    fn from(task: tasks::Model) -> Self {
+        Self {
+            id: task.id,
+            status: TaskStatus::from_stored(&task.status),
+            priority: Priority::from_rank(task.priority),
+            name: task.name,
+            contents: task.contents,
+            deadline: task.deadline,
+            pic_id: task.pic_id,
+            supervisor_id: task.supervisor_id,
+            creator_id: task.creator_id,
+            version: task.version,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            completed_at: task.completed_at,
+        }
+    }
+}
+
+/// One entry of a task's history.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    /// Event id.
+    pub id: i64,
+    /// The task.
+    pub task_id: i64,
+    /// The task's version right after this event.
+    pub seq: i32,
+    /// Who did it (null once their account is deleted).
+    pub actor_id: Option<i64>,
+    /// `task.created`, `task.updated`, `task.status_changed`, `task.assigned` or `task.deleted`.
+    pub kind: String,
+    /// What changed: `{"changes": {field: {"old", "new"}}}`, or `{"task": …}` on creation and deletion.
+    #[schema(value_type = Object)]
+    pub payload: Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<task_events::Model> for EventView {
+    fn from(event: task_events::Model) -> Self {
+        Self {
+            id: event.id,
+            task_id: event.task_id,
+            seq: event.seq,
+            actor_id: event.actor_id,
+            kind: event.kind,
+            payload: event.payload,
+            created_at: event.created_at,
+        }
+    }
+}
+
+/// `POST /api/tasks` body: the seed's names (`Task_name`, …) or snake_case ones.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// Title, 1 to 200 characters.
+    #[serde(alias = "Task_name")]
+    pub name: String,
+    /// Free text, up to 20,000 characters.
+    #[serde(default, alias = "Task_contents")]
+    pub contents: Option<String>,
+    /// `pending` (default), `in_progress`, `done`, or 대기 중 / 진행 중 / 완료.
+    #[serde(default, alias = "Task_status")]
+    pub status: Option<String>,
+    /// `low`, `medium` (default), `high`, `urgent`.
+    #[serde(default, alias = "Priority", alias = "Task_priority")]
+    pub priority: Option<String>,
+    /// RFC 3339 date-time or `YYYY-MM-DD`.
+    #[serde(default, alias = "Deadline")]
+    pub deadline: Option<String>,
+    /// Person in charge: user id or email.
+    #[serde(default, alias = "PIC")]
+    pub pic: Option<UserRef>,
+    /// Supervisor: user id or email.
+    #[serde(default, alias = "Supervisor")]
+    pub supervisor: Option<UserRef>,
+}
+
+/// `PATCH`/`PUT /api/tasks/{id}` body; absent fields stay, `null` clears deadline, PIC or supervisor.
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskChange {
+    /// New title.
+    #[serde(default, alias = "Task_name")]
+    pub name: Option<String>,
+    /// New contents.
+    #[serde(default, alias = "Task_contents")]
+    pub contents: Option<String>,
+    /// New status.
+    #[serde(default, alias = "Task_status")]
+    pub status: Option<String>,
+    /// New priority.
+    #[serde(default, alias = "Priority", alias = "Task_priority")]
+    pub priority: Option<String>,
+    /// New deadline, or null to clear it.
+    #[serde(default, alias = "Deadline")]
+    #[schema(value_type = Option<String>)]
+    pub deadline: Patch<String>,
+    /// New PIC (id or email), or null to unassign.
+    #[serde(default, alias = "PIC")]
+    #[schema(value_type = Option<UserRef>)]
+    pub pic: Patch<UserRef>,
+    /// New supervisor (id or email), or null.
+    #[serde(default, alias = "Supervisor")]
+    #[schema(value_type = Option<UserRef>)]
+    pub supervisor: Patch<UserRef>,
+    /// The version being edited (same as `If-Match`).
+    #[serde(default)]
+    pub version: Option<i32>,
+}
+
+/// `DELETE /api/tasks/{id}` optional body (the seed's).
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TaskDeletion {
+    /// Must match the path when given.
+    #[serde(default, alias = "Task_id")]
+    #[schema(value_type = Option<String>)]
+    pub id: Option<UserRef>,
+}
+
+fn is_party(who: &Principal, task: &tasks::Model) -> bool {
+    [task.creator_id, task.pic_id, task.supervisor_id].contains(&Some(who.user_id))
+}
+
+/// Creator, PIC, supervisor and admins may edit fields and change the status.
+pub fn can_edit(who: &Principal, task: &tasks::Model) -> bool {
+    who.is_admin() || is_party(who, task)
+}
+
+/// Creator, supervisor and admins may reassign and delete.
+pub fn can_reassign(who: &Principal, task: &tasks::Model) -> bool {
+    who.is_admin() || task.creator_id == Some(who.user_id) || task.supervisor_id == Some(who.user_id)
+}
+
+/// Resolves a user reference to an existing user's id; `field` names it in the error.
+pub async fn resolve_user(db: &impl ConnectionTrait, user: &UserRef, field: &str) -> Result<i64> {
+    let query = users::Entity::find();
+    let query = match user {
+        UserRef::Id(id) => query.filter(users::Column::Id.eq(*id)),
+        UserRef::Text(text) => match text.trim().parse::<i64>() {
+            Ok(id) => query.filter(users::Column::Id.eq(id)),
+            Err(_) => query.filter(users::Column::Email.eq(text.trim().to_lowercase())),
+        },
+    };
+    let found = query.one(db).await?;
+    match found {
+        Some(user) if !user.disabled => Ok(user.id),
+        _ => Err(Error::invalid("unknown_user", format!("{field}: no such user"))),
+    }
+}
+
+fn non_empty(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
+/// Creates a task and its `task.created` event in one transaction.
+pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result<TaskView> {
+    let name = parse_name(&input.name)?;
+    let contents = parse_contents(input.contents.unwrap_or_default())?;
+    let status = non_empty(input.status).map(|s| TaskStatus::parse(&s)).transpose()?.unwrap_or(TaskStatus::Pending);
+    let priority = non_empty(input.priority).map(|p| Priority::parse(&p)).transpose()?.unwrap_or(Priority::Medium);
+    let deadline = non_empty(input.deadline).map(|d| parse_deadline(&d)).transpose()?;
+    let pic_id = match &input.pic {
+        Some(user) if !is_blank(user) => Some(resolve_user(&ctx.db, user, "pic").await?),
+        _ => None,
+    };
+    let supervisor_id = match &input.supervisor {
+        Some(user) if !is_blank(user) => Some(resolve_user(&ctx.db, user, "supervisor").await?),
+        _ => None,
+    };
+    let now = Utc::now();
+    let txn = ctx.db.begin().await?;
+    let task = tasks::ActiveModel {
+        name: Set(name),
+        contents: Set(contents),
+        status: Set(status.as_str().to_owned()),
+        priority: Set(priority.rank()),
+        deadline: Set(deadline),
+        pic_id: Set(pic_id),
+        supervisor_id: Set(supervisor_id),
+        creator_id: Set(Some(who.user_id)),
+        version: Set(1),
+        created_at: Set(now),
+        updated_at: Set(now),
+        completed_at: Set((status == TaskStatus::Done).then_some(now)),
+        ..Default::default()
+    }
+    .insert(&txn)
+    .await?;
+    let view = TaskView::from(task);
+    record_events(&txn, &view, who.user_id, 0, vec![("task.created", json!({ "task": view }))], now).await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+fn is_blank(user: &UserRef) -> bool {
+    matches!(user, UserRef::Text(text) if text.trim().is_empty())
+}
+
+/// One task by id.
+pub async fn get(ctx: &AppContext, task_id: i64) -> Result<TaskView> {
+    Ok(find(&ctx.db, task_id).await?.into())
+}
+
+async fn find(db: &impl ConnectionTrait, task_id: i64) -> Result<tasks::Model> {
+    tasks::Entity::find_by_id(task_id)
+        .one(db)
+        .await?
+        .ok_or_else(|| Error::not_found(format!("task {task_id} does not exist")))
+}
+
+/// A change with every value parsed and every user resolved, ready to compare with the row.
+struct ParsedChange {
+    name: Option<String>,
+    contents: Option<String>,
+    status: Option<TaskStatus>,
+    priority: Option<Priority>,
+    deadline: Patch<DateTime<Utc>>,
+    pic_id: Patch<i64>,
+    supervisor_id: Patch<i64>,
+}
+
+impl ParsedChange {
+    async fn parse(db: &impl ConnectionTrait, change: TaskChange) -> Result<Self> {
+        let deadline = match change.deadline {
+            Patch::Set(raw) if raw.trim().is_empty() => Patch::Clear,
+            other => other.try_map(|raw| parse_deadline(&raw))?,
+        };
+        Ok(Self {
+            name: change.name.map(|n| parse_name(&n)).transpose()?,
+            contents: change.contents.map(parse_contents).transpose()?,
+            status: change.status.map(|s| TaskStatus::parse(&s)).transpose()?,
+            priority: change.priority.map(|p| Priority::parse(&p)).transpose()?,
+            deadline,
+            pic_id: resolve_patch(db, change.pic, "pic").await?,
+            supervisor_id: resolve_patch(db, change.supervisor, "supervisor").await?,
+        })
+    }
+}
+
+async fn resolve_patch(db: &impl ConnectionTrait, user: Patch<UserRef>, field: &str) -> Result<Patch<i64>> {
+    Ok(match user {
+        Patch::Keep => Patch::Keep,
+        Patch::Set(user) if is_blank(&user) => Patch::Clear,
+        Patch::Clear => Patch::Clear,
+        Patch::Set(user) => Patch::Set(resolve_user(db, &user, field).await?),
+    })
+}
+
+fn apply<T: Clone + PartialEq>(patch: &Patch<T>, current: &Option<T>) -> Option<T> {
+    match patch {
+        Patch::Keep => current.clone(),
+        Patch::Clear => None,
+        Patch::Set(value) => Some(value.clone()),
+    }
+}
+
+/// Old and new value of one field, as an event payload entry.
+fn changed<T: Serialize + PartialEq>(changes: &mut serde_json::Map<String, Value>, field: &str, old: T, new: T) {
+    if old != new {
+        changes.insert(field.to_owned(), json!({ "old": old, "new": new }));
+    }
+}
+
+/// Applies a partial update. `expected_version` (from `If-Match` or the body) makes a stale
+/// edit fail with 412; without it a concurrent edit is retried on the fresh row.
+pub async fn update(
+    ctx: &AppContext,
+    who: &Principal,
+    task_id: i64,
+    change: TaskChange,
+    if_match: Option<i32>,
+) -> Result<TaskView> {
+    let expected = match (if_match, change.version) {
+        (Some(header), Some(body)) if header != body => {
+            return Err(Error::bad_request("version_conflict", "If-Match and version disagree"));
+        }
+        (header, body) => header.or(body),
+    };
+    let change = ParsedChange::parse(&ctx.db, change).await?;
+    for _ in 0..5 {
+        let txn = ctx.db.begin().await?;
+        let task = find(&txn, task_id).await?;
+        if let Some(version) = expected
+            && version != task.version
+        {
+            return Err(stale(task.version));
+        }
+        match apply_change(&txn, who, &task, &change).await? {
+            Some(view) => {
+                txn.commit().await?;
+                return Ok(view);
+            }
+            None if expected.is_some() => return Err(stale(task.version + 1)),
+            None => continue,
+        }
+    }
+    Err(Error::conflict("busy", "the task is being changed by others; try again"))
+}
+
+fn stale(current: i32) -> Error {
+    Error::precondition_failed(format!("the task has changed (now at version {current}); reload it and retry"))
+}
+
+/// Writes the change and its events, or returns `None` when the row moved on meanwhile.
+async fn apply_change(
+    txn: &DatabaseTransaction,
+    who: &Principal,
+    task: &tasks::Model,
+    change: &ParsedChange,
+) -> Result<Option<TaskView>> {
+    if !can_edit(who, task) {
+        return Err(Error::forbidden("only the task's creator, PIC, supervisor or an admin may change it"));
+    }
+    let old = TaskView::from(task.clone());
+    let mut new = old.clone();
+    new.name = change.name.clone().unwrap_or(old.name.clone());
+    new.contents = change.contents.clone().unwrap_or(old.contents.clone());
+    new.status = change.status.unwrap_or(old.status);
+    new.priority = change.priority.unwrap_or(old.priority);
+    new.deadline = apply(&change.deadline, &old.deadline);
+    new.pic_id = apply(&change.pic_id, &old.pic_id);
+    new.supervisor_id = apply(&change.supervisor_id, &old.supervisor_id);
+
+    let mut updated = serde_json::Map::new();
+    changed(&mut updated, "name", &old.name, &new.name);
+    changed(&mut updated, "contents", &old.contents, &new.contents);
+    changed(&mut updated, "priority", old.priority, new.priority);
+    changed(&mut updated, "deadline", old.deadline, new.deadline);
+    let mut assigned = serde_json::Map::new();
+    changed(&mut assigned, "pic_id", old.pic_id, new.pic_id);
+    changed(&mut assigned, "supervisor_id", old.supervisor_id, new.supervisor_id);
+    let mut status = serde_json::Map::new();
+    changed(&mut status, "status", old.status, new.status);
+
+    if !assigned.is_empty() && !can_reassign(who, task) {
+        return Err(Error::forbidden("only the task's creator, supervisor or an admin may reassign it"));
+    }
+    let events: Vec<(&str, Value)> = [("task.updated", updated), ("task.assigned", assigned), ("task.status_changed", status)]
+        .into_iter()
+        .filter(|(_, changes)| !changes.is_empty())
+        .map(|(kind, changes)| (kind, json!({ "changes": changes })))
+        .collect();
+    if events.is_empty() {
+        return Ok(Some(old));
+    }
+
+    let now = Utc::now();
+    new.updated_at = now;
+    new.version = old.version + events.len() as i32;
+    new.completed_at = match (old.status, new.status) {
+        (TaskStatus::Done, TaskStatus::Done) => old.completed_at,
+        (_, TaskStatus::Done) => Some(now),
+        _ => None,
+    };
+    let written = tasks::Entity::update_many()
+        .set(tasks::ActiveModel {
+            name: Set(new.name.clone()),
+            contents: Set(new.contents.clone()),
+            status: Set(new.status.as_str().to_owned()),
+            priority: Set(new.priority.rank()),
+            deadline: Set(new.deadline),
+            pic_id: Set(new.pic_id),
+            supervisor_id: Set(new.supervisor_id),
+            version: Set(new.version),
+            updated_at: Set(now),
+            completed_at: Set(new.completed_at),
+            ..Default::default()
+        })
+        .filter(tasks::Column::Id.eq(task.id))
+        .filter(tasks::Column::Version.eq(old.version))
+        .exec(txn)
+        .await?;
+    if written.rows_affected == 0 {
+        return Ok(None);
+    }
+    record_events(txn, &new, who.user_id, old.version, events, now).await?;
+    Ok(Some(new))
+}
+
+async fn record_events(
+    txn: &DatabaseTransaction,
+    task: &TaskView,
+    actor_id: i64,
+    version_before: i32,
+    events: Vec<(&str, Value)>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let rows = events.into_iter().enumerate().map(|(i, (kind, payload))| task_events::ActiveModel {
+        task_id: Set(task.id),
+        seq: Set(version_before + i as i32 + 1),
+        actor_id: Set(Some(actor_id)),
+        kind: Set(kind.to_owned()),
+        payload: Set(payload),
+        created_at: Set(at),
+        published_at: Set(None),
+        archived_at: Set(None),
+        ..Default::default()
+    });
+    task_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
+    Ok(())
+}
+
+/// Deletes a task (creator, supervisor or admin), recording `task.deleted` with its last state.
+pub async fn delete(
+    ctx: &AppContext,
+    who: &Principal,
+    task_id: i64,
+    body: TaskDeletion,
+    if_match: Option<i32>,
+) -> Result<TaskView> {
+    if let Some(given) = body.id {
+        let matches = match given {
+            UserRef::Id(id) => id == task_id,
+            UserRef::Text(text) => text.trim().parse::<i64>() == Ok(task_id),
+        };
+        if !matches {
+            return Err(Error::bad_request("id_mismatch", "Task_id in the body does not match the path"));
+        }
+    }
+    let txn = ctx.db.begin().await?;
+    let task = find(&txn, task_id).await?;
+    if !can_reassign(who, &task) {
+        return Err(Error::forbidden("only the task's creator, supervisor or an admin may delete it"));
+    }
+    if let Some(version) = if_match
+        && version != task.version
+    {
+        return Err(stale(task.version));
+    }
+    let deleted = tasks::Entity::delete_many()
+        .filter(tasks::Column::Id.eq(task_id))
+        .filter(tasks::Column::Version.eq(task.version))
+        .exec(&txn)
+        .await?;
+    if deleted.rows_affected == 0 {
+        return Err(stale(task.version + 1));
+    }
+    let view = TaskView::from(task);
+    let now = Utc::now();
+    record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now)
+        .await?;
+    txn.commit().await?;
+    Ok(view)
+}
+
+/// A task's history, oldest first. Members see it while the task exists; afterwards only admins.
+pub async fn history(ctx: &AppContext, who: &Principal, task_id: i64) -> Result<Vec<EventView>> {
+    let exists = tasks::Entity::find_by_id(task_id).count(&ctx.db).await? > 0;
+    if !exists && !who.is_admin() {
+        return Err(Error::not_found(format!("task {task_id} does not exist")));
+    }
+    let events = task_events::Entity::find()
+        .filter(task_events::Column::TaskId.eq(task_id))
+        .order_by_asc(task_events::Column::Seq)
+        .all(&ctx.db)
+        .await?;
+    if events.is_empty() && !exists {
+        return Err(Error::not_found(format!("task {task_id} has no history")));
+    }
+    Ok(events.into_iter().map(EventView::from).collect())
+}

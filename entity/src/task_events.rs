@@ -1,0 +1,34 @@
+//! The transactional outbox: one immutable row per change to a task.
+
+use sea_orm::entity::prelude::*;
+
+/// One row of `task_events`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "task_events")]
+pub struct Model {
+    /// Surrogate key, the event id.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The task it is about (no foreign key: history outlives the task).
+    pub task_id: i64,
+    /// The task's version right after this event; orders one task's events.
+    pub seq: i32,
+    /// Who made the change; null once that account is deleted.
+    pub actor_id: Option<i64>,
+    /// `task.created`, `task.updated`, `task.status_changed`, `task.assigned`, `task.deleted`.
+    pub kind: String,
+    /// What changed, as JSON.
+    pub payload: Json,
+    /// When it happened.
+    pub created_at: DateTimeUtc,
+    /// When the outbox relay handed it to the events queue.
+    pub published_at: Option<DateTimeUtc>,
+    /// When it was written to the long-term archive.
+    pub archived_at: Option<DateTimeUtc>,
+}
+
+/// Relations of `task_events` (none are navigated from here).
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

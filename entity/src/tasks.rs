@@ -1,0 +1,42 @@
+//! A unit of user work.
+
+use sea_orm::entity::prelude::*;
+
+/// One row of `tasks`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "tasks")]
+pub struct Model {
+    /// Surrogate key (the seed's `Task_id`).
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// Short title.
+    pub name: String,
+    /// Free text.
+    pub contents: String,
+    /// `pending`, `in_progress` or `done`.
+    pub status: String,
+    /// 1 = low, 2 = medium, 3 = high, 4 = urgent (numeric so it sorts).
+    pub priority: i16,
+    /// When it is due, if ever.
+    pub deadline: Option<DateTimeUtc>,
+    /// Person in charge (assignee).
+    pub pic_id: Option<i64>,
+    /// Who oversees it.
+    pub supervisor_id: Option<i64>,
+    /// Who created it; null once that account is deleted.
+    pub creator_id: Option<i64>,
+    /// Optimistic-concurrency version; equals the sequence number of its latest event.
+    pub version: i32,
+    /// When it was created.
+    pub created_at: DateTimeUtc,
+    /// When it last changed.
+    pub updated_at: DateTimeUtc,
+    /// When it last became done; null while not done.
+    pub completed_at: Option<DateTimeUtc>,
+}
+
+/// Relations of `tasks` (none are navigated from here).
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

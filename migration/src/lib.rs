@@ -1,0 +1,18 @@
+//! tasklane's schema as SeaORM migrations; every migration runs on MySQL/MariaDB and SQLite.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_foundation;
+mod types;
+
+/// The ordered list of tasklane migrations.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_foundation::Migration)]
+    }
+}
+
+
