@@ -1,1 +1,22 @@
-fn main(){}
+//! `tasklane-api`: the HTTP API alone, for production containers. Migrations are run by
+//! `tasklane migrate up` (or the embedded `tasklane serve`), never implicitly here on MySQL.
+
+use anyhow::Context;
+use tasklane_core::AppContext;
+use tasklane_core::config::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
+    let config = Config::load(config_file.as_deref())?;
+    tasklane_api::telemetry::init(config.log_format);
+    let listen = config.listen;
+    let migrate = config.is_sqlite();
+    let ctx = AppContext::start(config, migrate).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "tasklane-api listening");
+    tasklane_api::serve(ctx, listener, tasklane_api::shutdown_signal()).await?;
+    Ok(())
+}

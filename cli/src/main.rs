@@ -1,1 +1,155 @@
-fn main(){}
+//! `tasklane`: the operator CLI, and `serve`, which runs the whole product in one process.
+
+mod output;
+mod users;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use tasklane_core::AppContext;
+use tasklane_core::config::Config;
+
+/// tasklane: a self-hostable team task backend on a job-queue worker platform.
+#[derive(Parser)]
+#[command(name = "tasklane", version, about)]
+struct Cli {
+    /// TOML configuration file (environment variables override it).
+    #[arg(long, global = true, env = "TASKLANE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Output format for commands that print records.
+    #[arg(long, short, global = true, value_enum, default_value_t = Format::Table)]
+    output: Format,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// How records are printed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned columns for people.
+    Table,
+    /// JSON for scripts.
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API (and, as they arrive, the workers) in one process; migrates the database first.
+    Serve {
+        /// Address to listen on (overrides TASKLANE_LISTEN).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Database schema migrations.
+    Migrate {
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Manage user accounts.
+    Users {
+        #[command(subcommand)]
+        action: users::UsersAction,
+    },
+}
+
+#[derive(Subcommand)]
+enum MigrateAction {
+    /// Apply every pending migration.
+    Up,
+    /// Show which migrations are applied.
+    Status,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The error and its causes on one line.
+fn one_line(err: &anyhow::Error) -> String {
+    err.chain().map(ToString::to_string).collect::<Vec<_>>().join(": ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            serve(config).await
+        }
+        Command::Migrate { action } => {
+            let db = tasklane_core::db::connect(&config).await?;
+            match action {
+                MigrateAction::Up => {
+                    tasklane_core::db::migrate_up(&db).await?;
+                    eprintln!("database is up to date");
+                    Ok(())
+                }
+                MigrateAction::Status => {
+                    let rows = tasklane_core::db::migration_status(&db).await?;
+                    output::print(
+                        cli.output,
+                        &["migration", "applied"],
+                        rows.iter().map(|(name, applied)| vec![name.clone(), applied.to_string()]),
+                        &rows
+                            .iter()
+                            .map(|(name, applied)| serde_json::json!({ "migration": name, "applied": applied }))
+                            .collect::<Vec<_>>(),
+                    )
+                }
+            }
+        }
+        Command::Users { action } => {
+            let ctx = AppContext::start(config, false).await?;
+            users::run(&ctx, action, cli.output).await
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    tasklane_api::telemetry::init(config.log_format);
+    let listen = config.listen;
+    let ctx = AppContext::start(config, true).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, "tasklane serving (API)");
+    if std::io::stderr().is_terminal() {
+        eprintln!("tasklane is listening on http://{listen} (Ctrl-C to stop)");
+    }
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let shutdown = async move {
+        tasklane_api::shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    };
+    let server = tasklane_api::serve(ctx, listener, shutdown);
+    tokio::pin!(server);
+    tokio::select! {
+        result = &mut server => result?,
+        () = async {
+            let _ = signalled_rx.await;
+            tokio::time::sleep(tasklane_api::SHUTDOWN_GRACE).await;
+        } => {
+            tracing::warn!("grace period over; exiting with requests still in flight");
+        }
+    }
+    Ok(())
+}

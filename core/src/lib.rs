@@ -10,6 +10,13 @@ pub mod tasks;
 
 pub use error::{Error, Result};
 
+/// The current time at the precision the databases keep (microseconds), so a value returned
+/// to a client is exactly the one stored on MySQL and SQLite alike.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    use chrono::SubsecRound;
+    chrono::Utc::now().trunc_subsecs(6)
+}
+
 /// Everything a request handler or a CLI command needs to call into the domain.
 #[derive(Clone)]
 pub struct AppContext {

@@ -1,6 +1,6 @@
 //! The values a task holds, each parsed once from what clients send.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{Error, Result};
@@ -103,7 +103,7 @@ impl Priority {
 pub fn parse_deadline(raw: &str) -> Result<DateTime<Utc>> {
     let raw = raw.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(at.with_timezone(&Utc));
+        return Ok(at.with_timezone(&Utc).trunc_subsecs(6));
     }
     if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         let end_of_day = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default();

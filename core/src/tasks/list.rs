@@ -261,7 +261,7 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
         condition = condition.add(Column::Deadline.gte(parse_deadline(raw)?));
     }
     if let Some(overdue) = query.overdue {
-        let now = Utc::now();
+        let now = crate::now();
         let is_overdue = Condition::all()
             .add(Column::Deadline.lt(now))
             .add(Column::Status.ne(TaskStatus::Done.as_str()));

@@ -222,7 +222,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         Some(user) if !is_blank(user) => Some(resolve_user(&ctx.db, user, "supervisor").await?),
         _ => None,
     };
-    let now = Utc::now();
+    let now = crate::now();
     let txn = ctx.db.begin().await?;
     let task = tasks::ActiveModel {
         name: Set(name),
@@ -399,7 +399,7 @@ async fn apply_change(
         return Ok(Some(old));
     }
 
-    let now = Utc::now();
+    let now = crate::now();
     new.updated_at = now;
     new.version = old.version + events.len() as i32;
     new.completed_at = match (old.status, new.status) {
@@ -491,7 +491,7 @@ pub async fn delete(
         return Err(stale(task.version + 1));
     }
     let view = TaskView::from(task);
-    let now = Utc::now();
+    let now = crate::now();
     record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now)
         .await?;
     txn.commit().await?;

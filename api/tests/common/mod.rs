@@ -1,0 +1,200 @@
+//! Test harness: a real server on a random port over a fresh database per test — SQLite by
+//! default, MariaDB/MySQL when `TASKLANE_TEST_MYSQL_URL` names a server.
+
+#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+use tasklane_core::AppContext;
+use tasklane_core::config::Config;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub ctx: AppContext,
+    _data_dir: TempDir,
+}
+
+/// A directory removed when the test ends.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn unique_name() -> String {
+    tasklane_core::auth::tokens::new_id().to_lowercase().replace(['-', '_'], "x")
+}
+
+/// Starts the API on a fresh database with default settings.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the API on a fresh database after `adjust` has changed the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let name = unique_name();
+    let data_dir = std::env::temp_dir().join(format!("tasklane-test-{name}"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = match std::env::var("TASKLANE_TEST_MYSQL_URL") {
+        Ok(server) if !server.is_empty() => {
+            let server = server.trim_end_matches('/').to_owned();
+            let admin = Database::connect(&server).await.expect("cannot reach the MySQL test server");
+            admin
+                .execute_unprepared(&format!("CREATE DATABASE tl_test_{name}"))
+                .await
+                .unwrap();
+            admin.close().await.ok();
+            format!("{server}/tl_test_{name}")
+        }
+        _ => format!("sqlite://{}/tasklane.db", data_dir.display()),
+    };
+    let data_dir_text = data_dir.display().to_string();
+    let mut config = Config::from_sources(None, |key| match key {
+        "TASKLANE_DATA_DIR" => Some(data_dir_text.clone()),
+        "TASKLANE_DATABASE_URL" => Some(database_url.clone()),
+        "TASKLANE_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+        "TASKLANE_DATABASE_MAX_CONNECTIONS" => Some("8".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    adjust(&mut config);
+    let ctx = AppContext::start(config, true).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tasklane_api::serve(ctx.clone(), listener, std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        ctx,
+        _data_dir: TempDir(data_dir),
+    }
+}
+
+/// A signed-up, signed-in user.
+#[derive(Clone, Debug)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub token: String,
+    pub refresh_token: String,
+}
+
+/// A response's status, headers and JSON body (`Value::Null` when not JSON).
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    /// Asserts the status and returns the body.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        self.body
+    }
+
+    /// Asserts a 4xx with the error shape and returns the error code.
+    #[track_caller]
+    pub fn expect_error(self, status: u16) -> String {
+        assert_eq!(self.status.as_u16(), status, "unexpected status; body: {}", self.body);
+        let code = self.body["error"]["code"].as_str().unwrap_or_else(|| panic!("no error shape: {}", self.body));
+        assert!(self.body["error"]["message"].is_string(), "no message: {}", self.body);
+        code.to_owned()
+    }
+}
+
+impl TestApp {
+    pub async fn request(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        self.send(request).await
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.unwrap();
+        let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Reply { status, headers, body }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.request(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> Reply {
+        self.request(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PATCH, path, Some(token), Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.request(Method::PUT, path, Some(token), Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str, token: &str, body: Option<Value>) -> Reply {
+        self.request(Method::DELETE, path, Some(token), body).await
+    }
+
+    pub async fn sign_up(&self, email: &str) -> i64 {
+        let body = self
+            .post(
+                "/api/sign_up",
+                None,
+                json!({ "email": email, "password": PASSWORD, "display_name": email.split('@').next().unwrap() }),
+            )
+            .await
+            .expect(201);
+        body["user"]["id"].as_i64().unwrap()
+    }
+
+    pub async fn sign_in(&self, email: &str, password: &str) -> Reply {
+        self.post("/api/sign_in", None, json!({ "email": email, "password": password })).await
+    }
+
+    /// Signs up and signs in a new member named `name`.
+    pub async fn user(&self, name: &str) -> User {
+        let email = format!("{name}@example.com");
+        let id = self.sign_up(&email).await;
+        let body = self.sign_in(&email, PASSWORD).await.expect(200);
+        User {
+            id,
+            email,
+            token: body["access_token"].as_str().unwrap().to_owned(),
+            refresh_token: body["refresh_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// Signs up a user, makes them an admin and signs them in.
+    pub async fn admin(&self, name: &str) -> User {
+        let user = self.user(name).await;
+        tasklane_core::accounts::set_role(&self.ctx, user.id, tasklane_core::auth::Role::Admin)
+            .await
+            .unwrap();
+        user
+    }
+
+    /// Creates a task as `creator` and returns its id.
+    pub async fn task(&self, creator: &User, body: Value) -> i64 {
+        let body = self.post("/api/tasks", Some(&creator.token), body).await.expect(201);
+        body["Task_id"].as_i64().unwrap()
+    }
+}
