@@ -95,8 +95,8 @@ impl From<users::Model> for Profile {
             display_name: user.display_name,
             disabled: user.disabled,
             notification_prefs: user.notification_prefs,
-            created_at: user.created_at,
-            updated_at: user.updated_at,
+            created_at: user.created_at.and_utc(),
+            updated_at: user.updated_at.and_utc(),
         }
     }
 }
@@ -176,7 +176,7 @@ pub async fn create_user(
     role: Role,
 ) -> Result<Profile> {
     let hash = ctx.passwords.hash(password).await?;
-    let now = crate::now();
+    let now = crate::stored_now();
     let user = users::ActiveModel {
         email: Set(email.as_str().to_owned()),
         password_hash: Set(hash),
@@ -270,7 +270,7 @@ pub async fn update_profile(ctx: &AppContext, who: &Principal, change: ProfileCh
     if let Some(hash) = new_hash {
         row.password_hash = Set(hash);
     }
-    row.updated_at = Set(crate::now());
+    row.updated_at = Set(crate::stored_now());
     let txn = ctx.db.begin().await?;
     let updated = match row.update(&txn).await {
         Ok(user) => user,
@@ -364,7 +364,7 @@ pub async fn reset_password(ctx: &AppContext, user_id: i64, password: &Password)
 async fn update_columns(ctx: &AppContext, user_id: i64, column: users::Column, value: Expr) -> Result<Profile> {
     let result = users::Entity::update_many()
         .col_expr(column, value)
-        .col_expr(users::Column::UpdatedAt, Expr::value(crate::now()))
+        .col_expr(users::Column::UpdatedAt, Expr::value(crate::stored_now()))
         .filter(users::Column::Id.eq(user_id))
         .exec(&ctx.db)
         .await?;

@@ -17,6 +17,16 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now().trunc_subsecs(6)
 }
 
+/// An instant as the entities store it (a naive date-time that is always UTC).
+pub fn stored(at: chrono::DateTime<chrono::Utc>) -> chrono::NaiveDateTime {
+    at.naive_utc()
+}
+
+/// [`now`] as the entities store it.
+pub fn stored_now() -> chrono::NaiveDateTime {
+    stored(now())
+}
+
 /// Everything a request handler or a CLI command needs to call into the domain.
 #[derive(Clone)]
 pub struct AppContext {

@@ -1,5 +1,8 @@
 //! SeaORM entities for tasklane's tables. The migrations in `tasklane-migration` are the
 //! source of truth for the schema; these types mirror them for queries.
+//!
+//! Instants are stored as naive date-times that are always UTC: MySQL's `TIMESTAMP` binding
+//! cannot hold dates after 2038, so values are bound as `DATETIME` instead.
 
 pub mod refresh_tokens;
 pub mod sessions;

@@ -12,11 +12,11 @@ pub struct Model {
     /// The session (token family) it belongs to.
     pub session_id: String,
     /// When it stops being accepted.
-    pub expires_at: DateTimeUtc,
+    pub expires_at: DateTime,
     /// Set when it was exchanged; a second use revokes the session.
-    pub used_at: Option<DateTimeUtc>,
+    pub used_at: Option<DateTime>,
     /// When it was issued.
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
 }
 
 /// Relations of `refresh_tokens` (none are navigated from here).

@@ -12,9 +12,9 @@ pub struct Model {
     /// Whose session it is.
     pub user_id: i64,
     /// When it started.
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
     /// Set when signed out or when refresh-token reuse was detected.
-    pub revoked_at: Option<DateTimeUtc>,
+    pub revoked_at: Option<DateTime>,
 }
 
 /// Relations of `sessions` (none are navigated from here).

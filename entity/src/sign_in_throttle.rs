@@ -12,7 +12,7 @@ pub struct Model {
     /// Failures counted in the current window.
     pub failures: i32,
     /// When the current window started.
-    pub window_started_at: DateTimeUtc,
+    pub window_started_at: DateTime,
 }
 
 /// Relations of `sign_in_throttle` (none).

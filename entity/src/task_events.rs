@@ -20,11 +20,11 @@ pub struct Model {
     /// What changed, as JSON.
     pub payload: Json,
     /// When it happened.
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
     /// When the outbox relay handed it to the events queue.
-    pub published_at: Option<DateTimeUtc>,
+    pub published_at: Option<DateTime>,
     /// When it was written to the long-term archive.
-    pub archived_at: Option<DateTimeUtc>,
+    pub archived_at: Option<DateTime>,
 }
 
 /// Relations of `task_events` (none are navigated from here).

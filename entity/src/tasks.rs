@@ -18,7 +18,7 @@ pub struct Model {
     /// 1 = low, 2 = medium, 3 = high, 4 = urgent (numeric so it sorts).
     pub priority: i16,
     /// When it is due, if ever.
-    pub deadline: Option<DateTimeUtc>,
+    pub deadline: Option<DateTime>,
     /// Person in charge (assignee).
     pub pic_id: Option<i64>,
     /// Who oversees it.
@@ -28,11 +28,11 @@ pub struct Model {
     /// Optimistic-concurrency version; equals the sequence number of its latest event.
     pub version: i32,
     /// When it was created.
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
     /// When it last changed.
-    pub updated_at: DateTimeUtc,
+    pub updated_at: DateTime,
     /// When it last became done; null while not done.
-    pub completed_at: Option<DateTimeUtc>,
+    pub completed_at: Option<DateTime>,
 }
 
 /// Relations of `tasks` (none are navigated from here).

@@ -25,9 +25,9 @@ pub struct Model {
     /// Bumped to end every session of this user at once.
     pub token_version: i32,
     /// When the account was created.
-    pub created_at: DateTimeUtc,
+    pub created_at: DateTime,
     /// When the account last changed.
-    pub updated_at: DateTimeUtc,
+    pub updated_at: DateTime,
 }
 
 /// Relations of `users` (none are navigated from here).

@@ -26,7 +26,7 @@ pub struct IssuedTokens {
 /// Starts a new session for `user` and issues its first tokens.
 pub async fn start(ctx: &AppContext, user: &users::Model) -> Result<IssuedTokens> {
     let session_id = new_id();
-    let now = crate::now();
+    let now = crate::stored_now();
     let txn = ctx.db.begin().await?;
     sessions::Entity::insert(sessions::ActiveModel {
         id: Set(session_id.clone()),
@@ -45,7 +45,7 @@ pub async fn start(ctx: &AppContext, user: &users::Model) -> Result<IssuedTokens
 pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> {
     let invalid = || Error::unauthorized("invalid_refresh_token", "the refresh token is not valid; sign in again");
     let hash = hash_opaque_token(presented);
-    let now = crate::now();
+    let now = crate::stored_now();
     let txn = ctx.db.begin().await?;
     let token = refresh_tokens::Entity::find_by_id(hash.clone()).one(&txn).await?.ok_or_else(invalid)?;
     let session = sessions::Entity::find_by_id(token.session_id.clone())
@@ -83,7 +83,7 @@ pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> 
 /// Ends one session.
 pub async fn revoke(db: &impl ConnectionTrait, session_id: &str) -> Result<()> {
     sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(crate::now()))
+        .col_expr(sessions::Column::RevokedAt, Expr::value(crate::stored_now()))
         .filter(sessions::Column::Id.eq(session_id))
         .filter(sessions::Column::RevokedAt.is_null())
         .exec(db)
@@ -95,7 +95,7 @@ pub async fn revoke(db: &impl ConnectionTrait, session_id: &str) -> Result<()> {
 /// access token already issued by bumping the user's token version.
 pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64, keep: Option<&str>) -> Result<()> {
     let mut update = sessions::Entity::update_many()
-        .col_expr(sessions::Column::RevokedAt, Expr::value(crate::now()))
+        .col_expr(sessions::Column::RevokedAt, Expr::value(crate::stored_now()))
         .filter(sessions::Column::UserId.eq(user_id))
         .filter(sessions::Column::RevokedAt.is_null());
     if let Some(keep) = keep {
@@ -113,7 +113,7 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64, keep: Option<&s
 
 async fn insert_refresh_token(ctx: &AppContext, db: &impl ConnectionTrait, session_id: &str) -> Result<String> {
     let (token, hash) = new_opaque_token();
-    let now = crate::now();
+    let now = crate::stored_now();
     refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
         token_hash: Set(hash),
         session_id: Set(session_id.to_owned()),

@@ -32,7 +32,7 @@ impl ThrottleKeys {
 
 /// Answers 429 with the wait when either counter is at its limit within the window.
 pub async fn check(db: &impl ConnectionTrait, config: &AuthConfig, keys: &ThrottleKeys) -> Result<()> {
-    let now = crate::now();
+    let now = crate::stored_now();
     let window = window(config);
     let ids: Vec<&str> = keys.with_limits(config).map(|(key, _)| key).collect();
     let rows = Entity::find().filter(Column::Key.is_in(ids)).all(db).await?;
@@ -53,7 +53,7 @@ pub async fn check(db: &impl ConnectionTrait, config: &AuthConfig, keys: &Thrott
 
 /// Counts one failed attempt against every key, starting a new window where the old one ended.
 pub async fn record_failure(db: &impl ConnectionTrait, config: &AuthConfig, keys: &ThrottleKeys) -> Result<()> {
-    let now = crate::now();
+    let now = crate::stored_now();
     let window_start_cutoff = now - window(config);
     for (key, _) in keys.with_limits(config) {
         // Restart an expired window first, then count; the upsert makes concurrent first

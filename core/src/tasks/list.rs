@@ -100,9 +100,9 @@ impl Component {
     fn value_of(&self, task: &tasks::Model) -> Value {
         match self.column {
             Column::Priority => Value::from(task.priority),
-            Column::Deadline => task.deadline.map_or(Value::Null, |d| Value::from(d.to_rfc3339())),
-            Column::CreatedAt => Value::from(task.created_at.to_rfc3339()),
-            Column::UpdatedAt => Value::from(task.updated_at.to_rfc3339()),
+            Column::Deadline => task.deadline.map_or(Value::Null, |d| Value::from(d.and_utc().to_rfc3339())),
+            Column::CreatedAt => Value::from(task.created_at.and_utc().to_rfc3339()),
+            Column::UpdatedAt => Value::from(task.updated_at.and_utc().to_rfc3339()),
             _ => Value::from(task.id),
         }
     }
@@ -117,7 +117,7 @@ impl Component {
             Column::Deadline | Column::CreatedAt | Column::UpdatedAt => {
                 let text = value.as_str().ok_or_else(bad)?;
                 let at = DateTime::parse_from_rfc3339(text).map_err(|_| bad())?.with_timezone(&Utc);
-                DbValue::from(at)
+                DbValue::from(crate::stored(at))
             }
             _ => DbValue::from(value.as_i64().ok_or_else(bad)?),
         }))
@@ -255,14 +255,17 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
         }
     }
     if let Some(raw) = &query.due_before {
-        condition = condition.add(Column::Deadline.lt(parse_deadline(raw)?));
+        condition = condition.add(Column::Deadline.lt(crate::stored(parse_deadline(raw)?)));
     }
     if let Some(raw) = &query.due_after {
-        condition = condition.add(Column::Deadline.gte(parse_deadline(raw)?));
+        condition = condition.add(Column::Deadline.gte(crate::stored(parse_deadline(raw)?)));
     }
     if let Some(overdue) = query.overdue {
-        let now = crate::now();
+        let now = crate::stored_now();
+        // `IS NOT NULL` keeps the negation two-valued: without it a task with no deadline
+        // would be neither overdue nor not overdue.
         let is_overdue = Condition::all()
+            .add(Column::Deadline.is_not_null())
             .add(Column::Deadline.lt(now))
             .add(Column::Status.ne(TaskStatus::Done.as_str()));
         condition = condition.add(if overdue { is_overdue } else { is_overdue.not() });

@@ -56,14 +56,14 @@ impl From<tasks::Model> for TaskView {
             priority: Priority::from_rank(task.priority),
             name: task.name,
             contents: task.contents,
-            deadline: task.deadline,
+            deadline: task.deadline.map(|at| at.and_utc()),
             pic_id: task.pic_id,
             supervisor_id: task.supervisor_id,
             creator_id: task.creator_id,
             version: task.version,
-            created_at: task.created_at,
-            updated_at: task.updated_at,
-            completed_at: task.completed_at,
+            created_at: task.created_at.and_utc(),
+            updated_at: task.updated_at.and_utc(),
+            completed_at: task.completed_at.map(|at| at.and_utc()),
         }
     }
 }
@@ -97,7 +97,7 @@ impl From<task_events::Model> for EventView {
             actor_id: event.actor_id,
             kind: event.kind,
             payload: event.payload,
-            created_at: event.created_at,
+            created_at: event.created_at.and_utc(),
         }
     }
 }
@@ -229,14 +229,14 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         contents: Set(contents),
         status: Set(status.as_str().to_owned()),
         priority: Set(priority.rank()),
-        deadline: Set(deadline),
+        deadline: Set(deadline.map(crate::stored)),
         pic_id: Set(pic_id),
         supervisor_id: Set(supervisor_id),
         creator_id: Set(Some(who.user_id)),
         version: Set(1),
-        created_at: Set(now),
-        updated_at: Set(now),
-        completed_at: Set((status == TaskStatus::Done).then_some(now)),
+        created_at: Set(crate::stored(now)),
+        updated_at: Set(crate::stored(now)),
+        completed_at: Set((status == TaskStatus::Done).then_some(crate::stored(now))),
         ..Default::default()
     }
     .insert(&txn)
@@ -413,12 +413,12 @@ async fn apply_change(
             contents: Set(new.contents.clone()),
             status: Set(new.status.as_str().to_owned()),
             priority: Set(new.priority.rank()),
-            deadline: Set(new.deadline),
+            deadline: Set(new.deadline.map(crate::stored)),
             pic_id: Set(new.pic_id),
             supervisor_id: Set(new.supervisor_id),
             version: Set(new.version),
-            updated_at: Set(now),
-            completed_at: Set(new.completed_at),
+            updated_at: Set(crate::stored(now)),
+            completed_at: Set(new.completed_at.map(crate::stored)),
             ..Default::default()
         })
         .filter(tasks::Column::Id.eq(task.id))
@@ -446,7 +446,7 @@ async fn record_events(
         actor_id: Set(Some(actor_id)),
         kind: Set(kind.to_owned()),
         payload: Set(payload),
-        created_at: Set(at),
+        created_at: Set(crate::stored(at)),
         published_at: Set(None),
         archived_at: Set(None),
         ..Default::default()
