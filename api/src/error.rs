@@ -49,17 +49,10 @@ fn status_of(kind: ErrorKind) -> StatusCode {
 
 /// Builds an error response from parts (also used for rejections outside the domain).
 pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>) -> Response {
-    let body = ErrorBody {
-        error: ErrorDetail {
-            code: code.to_owned(),
-            message: message.into(),
-        },
-    };
+    let body = ErrorBody { error: ErrorDetail { code: code.to_owned(), message: message.into() } };
     let mut response = (status, Json(body)).into_response();
     if status == StatusCode::UNAUTHORIZED {
-        response
-            .headers_mut()
-            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     }
     response
 }
@@ -67,12 +60,7 @@ pub fn error_response(status: StatusCode, code: &str, message: impl Into<String>
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self.0 {
-            Error::Client {
-                kind,
-                code,
-                message,
-                retry_after_secs,
-            } => {
+            Error::Client { kind, code, message, retry_after_secs } => {
                 let mut response = error_response(status_of(kind), code, message);
                 if let Some(secs) = retry_after_secs {
                     response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));

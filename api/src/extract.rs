@@ -48,15 +48,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
     }
 }
 
+#[expect(clippy::result_large_err, reason = "axum rejections are responses; this is their one constructor")]
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
-    let empty = bytes.iter().all(u8::is_ascii_whitespace);
-    let source = if empty { b"null".as_slice() } else { bytes };
-    serde_json::from_slice(source).map_err(|err| {
-        use serde_json::error::Category;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(error_response(StatusCode::BAD_REQUEST, "missing_body", "a JSON body is required"));
+    }
+    serde_json::from_slice(bytes).map_err(|err| {
         let (code, message) = match err.classify() {
-            Category::Syntax | Category::Eof | Category::Io if empty => ("missing_body", "a JSON body is required".to_owned()),
-            Category::Syntax | Category::Eof | Category::Io => ("malformed_json", format!("the body is not valid JSON: {err}")),
-            Category::Data => ("invalid_body", format!("the body does not fit: {err}")),
+            serde_json::error::Category::Data => ("invalid_body", format!("the body does not fit: {err}")),
+            _ => ("malformed_json", format!("the body is not valid JSON: {err}")),
         };
         error_response(StatusCode::BAD_REQUEST, code, message)
     })
@@ -205,8 +205,6 @@ where
         {
             return Ok(Self(Some(forwarded)));
         }
-        Ok(Self(
-            parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip()),
-        ))
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
     }
 }

@@ -46,11 +46,8 @@ pub fn app(ctx: AppContext) -> Router {
         }))
         .layer(PropagateRequestIdLayer::new(request_id_header.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
-            let id = request
-                .extensions()
-                .get::<RequestId>()
-                .and_then(|id| id.header_value().to_str().ok())
-                .unwrap_or("-");
+            let id =
+                request.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id_header, RequestIds::default()))
@@ -77,10 +74,7 @@ struct RequestIds {
 
 impl Default for RequestIds {
     fn default() -> Self {
-        Self {
-            prefix: tasklane_core::auth::tokens::new_id()[..8].into(),
-            next: Arc::new(AtomicU64::new(1)),
-        }
+        Self { prefix: tasklane_core::auth::tokens::new_id()[..8].into(), next: Arc::new(AtomicU64::new(1)) }
     }
 }
 

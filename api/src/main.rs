@@ -13,9 +13,7 @@ async fn main() -> anyhow::Result<()> {
     let listen = config.listen;
     let migrate = config.is_sqlite();
     let ctx = AppContext::start(config, migrate).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "tasklane-api listening");
     tasklane_api::serve(ctx, listener, tasklane_api::shutdown_signal()).await?;
     Ok(())

@@ -118,10 +118,7 @@ async fn a_success_resets_the_account_counter() {
 async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     let app = spawn_app().await;
     let user = app.user("yoon").await;
-    let first = app
-        .post("/api/token/refresh", None, json!({ "refresh_token": user.refresh_token }))
-        .await
-        .expect(200);
+    let first = app.post("/api/token/refresh", None, json!({ "refresh_token": user.refresh_token })).await.expect(200);
     let second_refresh = first["refresh_token"].as_str().unwrap().to_owned();
     let second_access = first["access_token"].as_str().unwrap().to_owned();
     assert_ne!(second_refresh, user.refresh_token);
@@ -130,14 +127,10 @@ async fn refresh_tokens_rotate_and_reuse_revokes_the_family() {
     // Replaying the first refresh token is theft: the whole session dies.
     let reused = app.post("/api/token/refresh", None, json!({ "refresh_token": user.refresh_token })).await;
     assert_eq!(reused.expect_error(401), "refresh_token_reused");
-    app.post("/api/token/refresh", None, json!({ "refresh_token": second_refresh }))
-        .await
-        .expect_error(401);
+    app.post("/api/token/refresh", None, json!({ "refresh_token": second_refresh })).await.expect_error(401);
     app.get("/api/users/me", &second_access).await.expect_error(401);
     app.get("/api/users/me", &user.token).await.expect_error(401);
-    app.post("/api/token/refresh", None, json!({ "refresh_token": "made-up" }))
-        .await
-        .expect_error(401);
+    app.post("/api/token/refresh", None, json!({ "refresh_token": "made-up" })).await.expect_error(401);
 }
 
 #[tokio::test]
@@ -148,9 +141,7 @@ async fn sign_out_ends_only_this_session() {
     let other_token = other["access_token"].as_str().unwrap();
     app.post("/api/sign_out", Some(&user.token), json!({})).await.expect(200);
     app.get("/api/users/me", &user.token).await.expect_error(401);
-    app.post("/api/token/refresh", None, json!({ "refresh_token": user.refresh_token }))
-        .await
-        .expect_error(401);
+    app.post("/api/token/refresh", None, json!({ "refresh_token": user.refresh_token })).await.expect_error(401);
     app.get("/api/users/me", other_token).await.expect(200);
 }
 
@@ -162,9 +153,7 @@ async fn sign_out_everywhere_ends_every_session() {
     app.post("/api/sign_out_everywhere", Some(&user.token), json!({})).await.expect(200);
     app.get("/api/users/me", &user.token).await.expect_error(401);
     app.get("/api/users/me", other["access_token"].as_str().unwrap()).await.expect_error(401);
-    app.post("/api/token/refresh", None, json!({ "refresh_token": other["refresh_token"] }))
-        .await
-        .expect_error(401);
+    app.post("/api/token/refresh", None, json!({ "refresh_token": other["refresh_token"] })).await.expect_error(401);
     app.sign_in(&user.email, PASSWORD).await.expect(200);
 }
 
@@ -200,9 +189,7 @@ async fn profile_changes_and_email_uniqueness() {
     assert_eq!(app.patch("/api/users/me", &user.token, taken).await.expect_error(409), "email_taken");
     let moved = json!({ "email": "Shin2@Example.com", "current_password": PASSWORD });
     assert_eq!(app.patch("/api/users/me", &user.token, moved).await.expect(200)["user"]["email"], "shin2@example.com");
-    app.patch("/api/users/me", &user.token, json!({ "notification_prefs": [1] }))
-        .await
-        .expect_error(422);
+    app.patch("/api/users/me", &user.token, json!({ "notification_prefs": [1] })).await.expect_error(422);
     let users = app.get("/api/users", &user.token).await.expect(200);
     let emails: Vec<&str> = users["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
     assert_eq!(emails, ["shin2@example.com", "taken@example.com"]);
@@ -214,19 +201,11 @@ async fn deleting_an_account_keeps_tasks_and_kills_tokens() {
     let app = spawn_app().await;
     let leaving = app.user("leaving").await;
     let staying = app.user("staying").await;
-    let task = app
-        .task(&leaving, json!({ "name": "handover", "pic": staying.email, "supervisor": leaving.id }))
-        .await;
-    app.delete("/api/users/me", &leaving.token, Some(json!({ "password": "wrong password" })))
-        .await
-        .expect_error(403);
-    app.delete("/api/users/me", &leaving.token, Some(json!({ "password": PASSWORD })))
-        .await
-        .expect(200);
+    let task = app.task(&leaving, json!({ "name": "handover", "pic": staying.email, "supervisor": leaving.id })).await;
+    app.delete("/api/users/me", &leaving.token, Some(json!({ "password": "wrong password" }))).await.expect_error(403);
+    app.delete("/api/users/me", &leaving.token, Some(json!({ "password": PASSWORD }))).await.expect(200);
     app.get("/api/users/me", &leaving.token).await.expect_error(401);
-    app.post("/api/token/refresh", None, json!({ "refresh_token": leaving.refresh_token }))
-        .await
-        .expect_error(401);
+    app.post("/api/token/refresh", None, json!({ "refresh_token": leaving.refresh_token })).await.expect_error(401);
     app.sign_in(&leaving.email, PASSWORD).await.expect_error(401);
     let body = app.get(&format!("/api/tasks/{task}"), &staying.token).await.expect(200);
     assert_eq!(body["task"]["creator_id"], serde_json::Value::Null);

@@ -50,7 +50,8 @@ async fn forged_and_stale_tokens_get_401() {
     cases.push(("tampered payload", format!("{}.{}.{}", parts[0], forged_payload, parts[2])));
     let none_header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none","typ":"JWT"}"#);
     cases.push(("alg none", format!("{none_header}.{}.", parts[1])));
-    let hs512 = encode(&Header::new(Algorithm::HS512), &good, &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
+    let hs512 =
+        encode(&Header::new(Algorithm::HS512), &good, &EncodingKey::from_secret(JWT_SECRET.as_bytes())).unwrap();
     cases.push(("HS512", hs512));
     cases.push(("garbage", "not.a.jwt".to_owned()));
 

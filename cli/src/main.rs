@@ -128,9 +128,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tasklane_api::telemetry::init(config.log_format);
     let listen = config.listen;
     let ctx = AppContext::start(config, true).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "tasklane serving (API)");
     if std::io::stderr().is_terminal() {
         eprintln!("tasklane is listening on http://{listen} (Ctrl-C to stop)");

@@ -27,11 +27,8 @@ fn table(headers: &[&str], rows: impl IntoIterator<Item = Vec<String>>) -> Strin
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells
-            .into_iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect();
+        let padded: Vec<String> =
+            cells.into_iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
         format!("{}\n", padded.join("  ").trim_end())
     };
     let mut out = line(headers.iter().map(|h| h.to_uppercase()).collect());

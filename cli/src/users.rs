@@ -84,10 +84,18 @@ pub async fn run(ctx: &AppContext, action: UsersAction, format: Format) -> anyho
             let created = accounts::create_user(ctx, &email, &password, &name, role).await?;
             print_profiles(format, &[created])
         }
-        UsersAction::Promote { user } => change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_role(ctx, id, Role::Admin))).await,
-        UsersAction::Demote { user } => change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_role(ctx, id, Role::Member))).await,
-        UsersAction::Disable { user } => change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_disabled(ctx, id, true))).await,
-        UsersAction::Enable { user } => change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_disabled(ctx, id, false))).await,
+        UsersAction::Promote { user } => {
+            change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_role(ctx, id, Role::Admin))).await
+        }
+        UsersAction::Demote { user } => {
+            change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_role(ctx, id, Role::Member))).await
+        }
+        UsersAction::Disable { user } => {
+            change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_disabled(ctx, id, true))).await
+        }
+        UsersAction::Enable { user } => {
+            change(ctx, format, &user, |ctx, id| Box::pin(accounts::set_disabled(ctx, id, false))).await
+        }
         UsersAction::Delete { user, yes } => {
             let found = accounts::find_user(ctx, &user).await?;
             if !yes && !confirm(&format!("Delete {} and all their personal data?", found.email))? {
@@ -107,10 +115,11 @@ pub async fn run(ctx: &AppContext, action: UsersAction, format: Format) -> anyho
     }
 }
 
-type Change = for<'a> fn(
-    &'a AppContext,
-    i64,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = tasklane_core::Result<Profile>> + Send + 'a>>;
+type Change =
+    for<'a> fn(
+        &'a AppContext,
+        i64,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = tasklane_core::Result<Profile>> + Send + 'a>>;
 
 async fn change(ctx: &AppContext, format: Format, user: &str, apply: Change) -> anyhow::Result<()> {
     let found = accounts::find_user(ctx, user).await?;

@@ -4,7 +4,10 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder, TransactionTrait};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    TransactionTrait,
+};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::users;
 
@@ -225,10 +228,7 @@ pub async fn sign_in(ctx: &AppContext, input: SignIn, client: Option<IpAddr>) ->
 }
 
 async fn load(ctx: &AppContext, user_id: i64) -> Result<users::Model> {
-    users::Entity::find_by_id(user_id)
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found("no such user"))
+    users::Entity::find_by_id(user_id).one(&ctx.db).await?.ok_or_else(|| Error::not_found("no such user"))
 }
 
 /// The signed-in user's profile.
@@ -310,14 +310,7 @@ pub async fn teammates(ctx: &AppContext) -> Result<Vec<Teammate>> {
         .order_by_asc(users::Column::Id)
         .all(&ctx.db)
         .await?;
-    Ok(users
-        .into_iter()
-        .map(|u| Teammate {
-            id: u.id,
-            email: u.email,
-            display_name: u.display_name,
-        })
-        .collect())
+    Ok(users.into_iter().map(|u| Teammate { id: u.id, email: u.email, display_name: u.display_name }).collect())
 }
 
 /// Every user, for operators.
@@ -333,10 +326,7 @@ pub async fn find_user(ctx: &AppContext, id_or_email: &str) -> Result<users::Mod
         Ok(id) => query.filter(users::Column::Id.eq(id)),
         Err(_) => query.filter(users::Column::Email.eq(id_or_email.trim().to_lowercase())),
     };
-    query
-        .one(&ctx.db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("no user {}", id_or_email.trim())))
+    query.one(&ctx.db).await?.ok_or_else(|| Error::not_found(format!("no user {}", id_or_email.trim())))
 }
 
 /// Sets a user's role.

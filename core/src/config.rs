@@ -92,8 +92,7 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let text = match file {
             Some(path) => Some(
-                std::fs::read_to_string(path)
-                    .with_context(|| format!("cannot read config file {}", path.display()))?,
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?,
             ),
             None => None,
         };
@@ -107,10 +106,8 @@ impl Config {
             None => FileLayer::default(),
         };
         let mut auth = layer.auth.unwrap_or_default();
-        let data_dir = env("TASKLANE_DATA_DIR")
-            .map(PathBuf::from)
-            .or(layer.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./data"));
+        let data_dir =
+            env("TASKLANE_DATA_DIR").map(PathBuf::from).or(layer.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
         let listen = match env("TASKLANE_LISTEN") {
             Some(value) => value.parse().with_context(|| format!("TASKLANE_LISTEN={value} is not an address"))?,
             None => layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
@@ -161,10 +158,9 @@ mod tests {
     #[test]
     fn environment_overrides_file_overrides_defaults() {
         let file = "listen = \"0.0.0.0:9000\"\ndata_dir = \"/srv/tl\"\n[auth]\nmax_failures_per_account = 3\n";
-        let config = Config::from_sources(Some(file), |name| {
-            (name == "TASKLANE_LISTEN").then(|| "127.0.0.1:7000".to_string())
-        })
-        .unwrap();
+        let config =
+            Config::from_sources(Some(file), |name| (name == "TASKLANE_LISTEN").then(|| "127.0.0.1:7000".to_string()))
+                .unwrap();
         assert_eq!(config.listen.port(), 7000);
         assert_eq!(config.data_dir, PathBuf::from("/srv/tl"));
         assert_eq!(config.database_url.expose_secret(), "sqlite:///srv/tl/tasklane.db");
@@ -174,10 +170,9 @@ mod tests {
 
     #[test]
     fn secrets_stay_out_of_debug_output() {
-        let config = Config::from_sources(None, |name| {
-            (name == "TASKLANE_JWT_SECRET").then(|| "super-secret-key".to_string())
-        })
-        .unwrap();
+        let config =
+            Config::from_sources(None, |name| (name == "TASKLANE_JWT_SECRET").then(|| "super-secret-key".to_string()))
+                .unwrap();
         assert!(!format!("{config:?}").contains("super-secret-key"));
     }
 

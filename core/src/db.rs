@@ -15,14 +15,10 @@ use crate::config::Config;
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret();
     let mut options = ConnectOptions::new(url.to_owned());
-    options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10));
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
     if config.is_sqlite() {
         if let Some(dir) = sqlite_parent_dir(url) {
-            std::fs::create_dir_all(&dir)
-                .with_context(|| format!("cannot create data directory {}", dir.display()))?;
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
         }
         // SQLite has one writer; a single pooled connection avoids "database is locked" errors
         // when two transactions both try to upgrade to a write lock.
@@ -36,9 +32,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     } else {
         options.max_connections(config.database_max_connections).min_connections(2);
     }
-    Database::connect(options)
-        .await
-        .with_context(|| format!("cannot connect to the database at {}", redact(url)))
+    Database::connect(options).await.with_context(|| format!("cannot connect to the database at {}", redact(url)))
 }
 
 /// Applies every pending migration.
@@ -51,12 +45,7 @@ pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(St
     let migrations = Migrator::get_migration_with_status(db).await?;
     Ok(migrations
         .iter()
-        .map(|m| {
-            (
-                m.name().to_owned(),
-                matches!(m.status(), sea_orm_migration::MigrationStatus::Applied),
-            )
-        })
+        .map(|m| (m.name().to_owned(), matches!(m.status(), sea_orm_migration::MigrationStatus::Applied)))
         .collect())
 }
 

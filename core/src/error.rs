@@ -51,12 +51,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     fn client(kind: ErrorKind, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
-        Self::Client {
-            kind,
-            code,
-            message: message.into(),
-            retry_after_secs: None,
-        }
+        Self::Client { kind, code, message: message.into(), retry_after_secs: None }
     }
 
     /// 400: malformed request.

@@ -14,5 +14,3 @@ impl MigratorTrait for Migrator {
         vec![Box::new(m20261125_000001_foundation::Migration)]
     }
 }
-
-

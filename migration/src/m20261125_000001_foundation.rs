@@ -88,11 +88,7 @@ enum TaskEvents {
 
 /// A nullable reference to `users.id` that becomes null when the user is deleted.
 fn user_reference(table: impl IntoIden, column: impl IntoIden) -> ForeignKeyCreateStatement {
-    ForeignKey::create()
-        .from(table, column)
-        .to(Users::Table, Users::Id)
-        .on_delete(ForeignKeyAction::SetNull)
-        .to_owned()
+    ForeignKey::create().from(table, column).to(Users::Table, Users::Id).on_delete(ForeignKeyAction::SetNull).to_owned()
 }
 
 #[async_trait::async_trait]
@@ -137,11 +133,7 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .create_index(
-                Index::create()
-                    .name("idx_sessions_user")
-                    .table(Sessions::Table)
-                    .col(Sessions::UserId)
-                    .to_owned(),
+                Index::create().name("idx_sessions_user").table(Sessions::Table).col(Sessions::UserId).to_owned(),
             )
             .await?;
 

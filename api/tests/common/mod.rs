@@ -48,10 +48,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         Ok(server) if !server.is_empty() => {
             let server = server.trim_end_matches('/').to_owned();
             let admin = Database::connect(&server).await.expect("cannot reach the MySQL test server");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE tl_test_{name}"))
-                .await
-                .unwrap();
+            admin.execute_unprepared(&format!("CREATE DATABASE tl_test_{name}")).await.unwrap();
             admin.close().await.ok();
             format!("{server}/tl_test_{name}")
         }
@@ -186,9 +183,7 @@ impl TestApp {
     /// Signs up a user, makes them an admin and signs them in.
     pub async fn admin(&self, name: &str) -> User {
         let user = self.user(name).await;
-        tasklane_core::accounts::set_role(&self.ctx, user.id, tasklane_core::auth::Role::Admin)
-            .await
-            .unwrap();
+        tasklane_core::accounts::set_role(&self.ctx, user.id, tasklane_core::auth::Role::Admin).await.unwrap();
         user
     }
 

@@ -71,10 +71,5 @@ pub async fn authenticate(ctx: &AppContext, bearer: &str) -> Result<Principal> {
     if user.disabled || user.token_version != claims.ver || session.revoked_at.is_some() || session.user_id != user.id {
         return Err(revoked());
     }
-    Ok(Principal {
-        user_id: user.id,
-        email: user.email,
-        role: Role::from_stored(&user.role),
-        session_id: session.id,
-    })
+    Ok(Principal { user_id: user.id, email: user.email, role: Role::from_stored(&user.role), session_id: session.id })
 }

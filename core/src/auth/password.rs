@@ -64,9 +64,7 @@ impl PasswordHasher {
     /// A hasher allowing one concurrent hash per available CPU.
     pub fn new() -> Self {
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self {
-            permits: Arc::new(Semaphore::new(cpus)),
-        }
+        Self { permits: Arc::new(Semaphore::new(cpus)) }
     }
 
     /// Hashes a new password into PHC format.
@@ -92,7 +90,8 @@ impl PasswordHasher {
                 Some(hash) => hash,
                 None => dummy_hash()?.to_owned(),
             };
-            let parsed = PasswordHash::new(&stored).map_err(|e| Error::Internal(anyhow!("stored hash unreadable: {e}")))?;
+            let parsed =
+                PasswordHash::new(&stored).map_err(|e| Error::Internal(anyhow!("stored hash unreadable: {e}")))?;
             let matches = argon2()?.verify_password(secret.expose_secret().as_bytes(), &parsed).is_ok();
             Ok(known && matches)
         })
@@ -100,11 +99,8 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Internal(anyhow!("password hasher closed: {e}")))?;
+        let _permit =
+            self.permits.acquire().await.map_err(|e| Error::Internal(anyhow!("password hasher closed: {e}")))?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| Error::Internal(anyhow!("password hashing thread failed: {e}")))?

@@ -48,10 +48,7 @@ pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> 
     let now = crate::stored_now();
     let txn = ctx.db.begin().await?;
     let token = refresh_tokens::Entity::find_by_id(hash.clone()).one(&txn).await?.ok_or_else(invalid)?;
-    let session = sessions::Entity::find_by_id(token.session_id.clone())
-        .one(&txn)
-        .await?
-        .ok_or_else(invalid)?;
+    let session = sessions::Entity::find_by_id(token.session_id.clone()).one(&txn).await?.ok_or_else(invalid)?;
     if session.revoked_at.is_some() || token.expires_at <= now {
         return Err(invalid());
     }

@@ -18,10 +18,7 @@ pub struct ThrottleKeys {
 impl ThrottleKeys {
     /// Keys for a (normalised) email and, when known, the client address.
     pub fn new(email: &str, address: Option<std::net::IpAddr>) -> Self {
-        Self {
-            account: format!("account:{email}"),
-            address: address.map(|ip| format!("address:{ip}")),
-        }
+        Self { account: format!("account:{email}"), address: address.map(|ip| format!("address:{ip}")) }
     }
 
     fn with_limits<'a>(&'a self, config: &AuthConfig) -> impl Iterator<Item = (&'a str, u32)> {
@@ -65,16 +62,10 @@ pub async fn record_failure(db: &impl ConnectionTrait, config: &AuthConfig, keys
             .filter(Column::WindowStartedAt.lt(window_start_cutoff))
             .exec(db)
             .await?;
-        let row = ActiveModel {
-            key: Set(key.to_owned()),
-            failures: Set(1),
-            window_started_at: Set(now),
-        };
+        let row = ActiveModel { key: Set(key.to_owned()), failures: Set(1), window_started_at: Set(now) };
         Entity::insert(row)
             .on_conflict(
-                OnConflict::column(Column::Key)
-                    .value(Column::Failures, Expr::col(Column::Failures).add(1))
-                    .to_owned(),
+                OnConflict::column(Column::Key).value(Column::Failures, Expr::col(Column::Failures).add(1)).to_owned(),
             )
             .exec_without_returning(db)
             .await?;

@@ -86,15 +86,15 @@ impl TokenKeys {
 
     /// Checks signature, algorithm, expiry, issuer and audience.
     pub fn verify(&self, token: &str) -> Result<AccessClaims> {
-        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| {
+        jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation).map(|data| data.claims).map_err(
+            |e| {
                 use jsonwebtoken::errors::ErrorKind;
                 match e.kind() {
                     ErrorKind::ExpiredSignature => Error::unauthorized("token_expired", "the access token has expired"),
                     _ => Error::unauthorized("invalid_token", "the access token is not valid"),
                 }
-            })
+            },
+        )
     }
 }
 

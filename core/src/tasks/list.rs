@@ -81,20 +81,11 @@ struct Component {
 
 impl Component {
     const fn new(column: Column, descending: bool, nullable: bool) -> Self {
-        Self {
-            column,
-            descending,
-            nullable,
-            nulls_last: true,
-        }
+        Self { column, descending, nullable, nulls_last: true }
     }
 
     fn reversed(self) -> Self {
-        Self {
-            descending: !self.descending,
-            nulls_last: !self.nulls_last,
-            ..self
-        }
+        Self { descending: !self.descending, nulls_last: !self.nulls_last, ..self }
     }
 
     fn value_of(&self, task: &tasks::Model) -> Value {
@@ -159,24 +150,17 @@ fn components(sort: SortKey, descending: bool) -> Vec<Component> {
             ],
             true,
         ),
-        SortKey::Deadline => (
-            vec![Component::new(Column::Deadline, false, true), Component::new(Column::Id, false, false)],
-            false,
-        ),
-        SortKey::CreatedAt => (
-            vec![Component::new(Column::CreatedAt, false, false), Component::new(Column::Id, false, false)],
-            false,
-        ),
-        SortKey::UpdatedAt => (
-            vec![Component::new(Column::UpdatedAt, false, false), Component::new(Column::Id, false, false)],
-            false,
-        ),
+        SortKey::Deadline => {
+            (vec![Component::new(Column::Deadline, false, true), Component::new(Column::Id, false, false)], false)
+        }
+        SortKey::CreatedAt => {
+            (vec![Component::new(Column::CreatedAt, false, false), Component::new(Column::Id, false, false)], false)
+        }
+        SortKey::UpdatedAt => {
+            (vec![Component::new(Column::UpdatedAt, false, false), Component::new(Column::Id, false, false)], false)
+        }
     };
-    if descending == natural_descending {
-        natural
-    } else {
-        natural.into_iter().map(Component::reversed).collect()
-    }
+    if descending == natural_descending { natural } else { natural.into_iter().map(Component::reversed).collect() }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -287,11 +271,7 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
         if cursor.sort != sort || cursor.descending != descending || cursor.after.len() != components.len() {
             return Err(Error::bad_request("invalid_cursor", "the cursor belongs to a different sort order"));
         }
-        let values = components
-            .iter()
-            .zip(&cursor.after)
-            .map(|(c, v)| c.db_value(v))
-            .collect::<Result<Vec<_>>>()?;
+        let values = components.iter().zip(&cursor.after).map(|(c, v)| c.db_value(v)).collect::<Result<Vec<_>>>()?;
         let mut after = Condition::any();
         for (i, component) in components.iter().enumerate() {
             let Some(beyond) = component.after(&values[i]) else { continue };
@@ -306,7 +286,8 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
             && !first.nullable
         {
             let column = Expr::col(first.column);
-            condition = condition.add(if first.descending { column.lte(value.clone()) } else { column.gte(value.clone()) });
+            condition =
+                condition.add(if first.descending { column.lte(value.clone()) } else { column.gte(value.clone()) });
         }
         condition = condition.add(after);
     }
@@ -325,17 +306,10 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     let next_cursor = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         rows.last().map(|last| {
-            encode_cursor(&Cursor {
-                sort,
-                descending,
-                after: components.iter().map(|c| c.value_of(last)).collect(),
-            })
+            encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
         })
     } else {
         None
     };
-    Ok(TaskPage {
-        tasks: rows.into_iter().map(TaskView::from).collect(),
-        next_cursor,
-    })
+    Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
 }

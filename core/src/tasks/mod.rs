@@ -390,11 +390,12 @@ async fn apply_change(
     if !assigned.is_empty() && !can_reassign(who, task) {
         return Err(Error::forbidden("only the task's creator, supervisor or an admin may reassign it"));
     }
-    let events: Vec<(&str, Value)> = [("task.updated", updated), ("task.assigned", assigned), ("task.status_changed", status)]
-        .into_iter()
-        .filter(|(_, changes)| !changes.is_empty())
-        .map(|(kind, changes)| (kind, json!({ "changes": changes })))
-        .collect();
+    let events: Vec<(&str, Value)> =
+        [("task.updated", updated), ("task.assigned", assigned), ("task.status_changed", status)]
+            .into_iter()
+            .filter(|(_, changes)| !changes.is_empty())
+            .map(|(kind, changes)| (kind, json!({ "changes": changes })))
+            .collect();
     if events.is_empty() {
         return Ok(Some(old));
     }
@@ -492,8 +493,7 @@ pub async fn delete(
     }
     let view = TaskView::from(task);
     let now = crate::now();
-    record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now)
-        .await?;
+    record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now).await?;
     txn.commit().await?;
     Ok(view)
 }
