@@ -6,6 +6,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod housekeeping;
 pub mod tasks;
 
 pub use error::{Error, Result};

@@ -17,8 +17,18 @@ pub struct Model {
     pub revoked_at: Option<DateTime>,
 }
 
-/// Relations of `sessions` (none are navigated from here).
+/// Relations of `sessions`.
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    /// The session's user (loaded with it on every authenticated request).
+    #[sea_orm(belongs_to = "super::users::Entity", from = "Column::UserId", to = "super::users::Column::Id")]
+    User,
+}
+
+impl Related<super::users::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::User.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

@@ -62,13 +62,14 @@ pub async fn authenticate(ctx: &AppContext, bearer: &str) -> Result<Principal> {
     let claims = ctx.tokens.verify(bearer)?;
     let revoked = || Error::unauthorized("token_revoked", "this token is no longer valid; sign in again");
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
-    let (user, session) = tokio::try_join!(
-        users::Entity::find_by_id(user_id).one(&ctx.db),
-        session_rows::Entity::find_by_id(claims.sid.clone()).one(&ctx.db),
-    )?;
+    // One round trip: the session and its user together.
+    let (session, user) = session_rows::Entity::find_by_id(claims.sid.clone())
+        .find_also_related(users::Entity)
+        .one(&ctx.db)
+        .await?
+        .ok_or_else(revoked)?;
     let user = user.ok_or_else(revoked)?;
-    let session = session.ok_or_else(revoked)?;
-    if user.disabled || user.token_version != claims.ver || session.revoked_at.is_some() || session.user_id != user.id {
+    if user.disabled || user.token_version != claims.ver || session.revoked_at.is_some() || user.id != user_id {
         return Err(revoked());
     }
     Ok(Principal { user_id: user.id, email: user.email, role: Role::from_stored(&user.role), session_id: session.id })

@@ -1,7 +1,7 @@
 //! Failed sign-in counting per account and per client address. The counters live in the
 //! database so every API replica sees the same ones.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{Duration, NaiveDateTime};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tasklane_entity::sign_in_throttle::{ActiveModel, Column, Entity};
@@ -84,7 +84,7 @@ fn window(config: &AuthConfig) -> Duration {
 }
 
 /// Drops counters whose window ended before `before` (housekeeping).
-pub async fn prune(db: &impl ConnectionTrait, before: DateTime<Utc>) -> Result<u64> {
+pub async fn prune(db: &impl ConnectionTrait, before: NaiveDateTime) -> Result<u64> {
     let result = Entity::delete_many().filter(Column::WindowStartedAt.lt(before)).exec(db).await?;
     Ok(result.rows_affected)
 }

@@ -6,8 +6,8 @@ pub mod list;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -223,10 +223,13 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         _ => None,
     };
     let now = crate::now();
+    let completed_at = (status == TaskStatus::Done).then_some(now);
     let txn = ctx.db.begin().await?;
-    let task = tasks::ActiveModel {
-        name: Set(name),
-        contents: Set(contents),
+    // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
+    // is known here but the id.
+    let inserted = tasks::Entity::insert(tasks::ActiveModel {
+        name: Set(name.clone()),
+        contents: Set(contents.clone()),
         status: Set(status.as_str().to_owned()),
         priority: Set(priority.rank()),
         deadline: Set(deadline.map(crate::stored)),
@@ -236,12 +239,26 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         version: Set(1),
         created_at: Set(crate::stored(now)),
         updated_at: Set(crate::stored(now)),
-        completed_at: Set((status == TaskStatus::Done).then_some(crate::stored(now))),
+        completed_at: Set(completed_at.map(crate::stored)),
         ..Default::default()
-    }
-    .insert(&txn)
+    })
+    .exec(&txn)
     .await?;
-    let view = TaskView::from(task);
+    let view = TaskView {
+        id: inserted.last_insert_id,
+        name,
+        contents,
+        status,
+        priority,
+        deadline,
+        pic_id,
+        supervisor_id,
+        creator_id: Some(who.user_id),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+        completed_at,
+    };
     record_events(&txn, &view, who.user_id, 0, vec![("task.created", json!({ "task": view }))], now).await?;
     txn.commit().await?;
     Ok(view)

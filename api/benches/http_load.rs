@@ -1,0 +1,248 @@
+//! Load benchmark for the task API on MariaDB: `POST /api/tasks` and
+//! `GET /api/tasks?limit=50` over 100,000 tasks, with 16 concurrent clients against the
+//! release `tasklane-api` binary. Prints requests/s, p50/p99 latency and the server's peak RSS.
+//!
+//! Run: `cargo bench -p tasklane-api --bench http_load`
+//! Knobs: `BENCH_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`), `BENCH_CLIENTS` (16),
+//! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (20000).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ActiveValue::Set, ConnectionTrait, Database, EntityTrait};
+use serde_json::json;
+use tasklane_entity::tasks;
+
+fn knob(name: &str, default: usize) -> usize {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
+        status
+            .lines()
+            .find(|line| line.starts_with("VmHWM:"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|kib| kib.parse::<f64>().ok())
+            .map_or(f64::NAN, |kib| kib / 1024.0)
+    }
+}
+
+/// CPU seconds (user + system) a process has used so far.
+fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| f.iter().filter_map(|v| v.parse::<f64>().ok()).sum());
+    ticks / 100.0
+}
+
+/// CPU used by the API server, the database and this load generator during `phase`.
+struct CpuShare {
+    server: String,
+    database: Option<String>,
+    before: [f64; 3],
+}
+
+impl CpuShare {
+    fn start(server: &Server) -> Self {
+        let database = Command::new("pgrep").args(["-o", "mariadbd|mysqld"]).output().ok().and_then(|out| {
+            String::from_utf8(out.stdout).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+        });
+        let server = server.0.id().to_string();
+        let mut share = Self { server, database, before: [0.0; 3] };
+        share.before = share.read();
+        share
+    }
+
+    fn read(&self) -> [f64; 3] {
+        [cpu_seconds(&self.server), self.database.as_deref().map_or(0.0, cpu_seconds), cpu_seconds("self")]
+    }
+
+    fn print(&self, requests: usize) {
+        let after = self.read();
+        let per_request = |i: usize| (after[i] - self.before[i]) * 1e6 / requests as f64;
+        println!(
+            "{:<28} CPU per request: api {:.0} µs, database {:.0} µs, load generator {:.0} µs",
+            "",
+            per_request(0),
+            per_request(1),
+            per_request(2)
+        );
+    }
+}
+
+struct Figures {
+    requests: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+}
+
+impl Figures {
+    fn print(&mut self, label: &str) {
+        self.latencies.sort();
+        let pick = |q: f64| self.latencies[((self.latencies.len() as f64 - 1.0) * q) as usize];
+        println!(
+            "{label:<28} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.1} s)",
+            self.requests as f64 / self.elapsed.as_secs_f64(),
+            pick(0.50).as_secs_f64() * 1000.0,
+            pick(0.99).as_secs_f64() * 1000.0,
+            self.requests,
+            self.elapsed.as_secs_f64(),
+        );
+    }
+}
+
+/// Runs `total` requests from `clients` concurrent clients, each waiting for its answer.
+async fn drive<F, Fut>(clients: usize, total: usize, request: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = reqwest::StatusCode> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for _ in 0..clients {
+        let next = next.clone();
+        let request = request.clone();
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return latencies;
+                }
+                let sent = Instant::now();
+                let status = request(n).await;
+                assert!(status.is_success(), "request {n} answered {status}");
+                latencies.push(sent.elapsed());
+            }
+        }));
+    }
+    let mut latencies = Vec::with_capacity(total);
+    for handle in handles {
+        latencies.extend(handle.await.unwrap());
+    }
+    Figures { requests: total, elapsed: started.elapsed(), latencies }
+}
+
+#[tokio::main]
+async fn main() {
+    let server_url = std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+    let clients = knob("BENCH_CLIENTS", 16);
+    let creates = knob("BENCH_CREATES", 20_000);
+    let list_tasks = knob("BENCH_LIST_TASKS", 100_000);
+    let lists = knob("BENCH_LISTS", 20_000);
+
+    let admin = Database::connect(&server_url).await.expect("cannot reach MariaDB");
+    admin.execute_unprepared("DROP DATABASE IF EXISTS tl_bench").await.unwrap();
+    admin.execute_unprepared("CREATE DATABASE tl_bench").await.unwrap();
+    let database_url = format!("{server_url}/tl_bench");
+    let db = Database::connect(&database_url).await.unwrap();
+    tasklane_core::db::migrate_up(&db).await.unwrap();
+
+    let port = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap().port()
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        Command::new(env!("CARGO_BIN_EXE_tasklane-api"))
+            .env("TASKLANE_DATABASE_URL", &database_url)
+            .env("TASKLANE_JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
+            .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("cannot start tasklane-api"),
+    );
+    let client = reqwest::Client::builder().pool_max_idle_per_host(clients).build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(format!("{base}/readyz")).send().await.map(|r| r.status().is_success()).ok() != Some(true) {
+        assert!(Instant::now() < deadline, "tasklane-api did not become ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let credentials = json!({ "email": "bench@example.com", "password": "bench password 1", "display_name": "Bench" });
+    client.post(format!("{base}/api/sign_up")).json(&credentials).send().await.unwrap();
+    let signed_in: serde_json::Value = client
+        .post(format!("{base}/api/sign_in"))
+        .json(&json!({ "email": "bench@example.com", "password": "bench password 1" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = Arc::new(signed_in["access_token"].as_str().unwrap().to_owned());
+
+    println!("tasklane-api on MariaDB, {clients} concurrent clients");
+    let create = {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        move |n: usize| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move {
+                let body = json!({ "name": format!("bench task {n}"), "contents": "load", "priority": "high", "pic": 1, "deadline": "2027-01-31" });
+                client.post(format!("{base}/api/tasks")).bearer_auth(&*token).json(&body).send().await.unwrap().status()
+            }
+        }
+    };
+    // Warm the connection pools, then measure.
+    drive(clients, clients * 20, create.clone()).await;
+    let cpu = CpuShare::start(&server);
+    drive(clients, creates, create).await.print("POST /api/tasks");
+    cpu.print(creates);
+
+    let existing = creates + clients * 20;
+    let missing = list_tasks.saturating_sub(existing);
+    let now = chrono::Utc::now().naive_utc();
+    for start in (0..missing).step_by(2_000) {
+        let rows = (start..(start + 2_000).min(missing)).map(|i| tasks::ActiveModel {
+            name: Set(format!("seeded task {i}")),
+            contents: Set(String::new()),
+            status: Set(["pending", "in_progress", "done"][i % 3].to_owned()),
+            priority: Set((i % 4 + 1) as i16),
+            deadline: Set(None),
+            pic_id: Set(Some(1)),
+            supervisor_id: Set(None),
+            creator_id: Set(Some(1)),
+            version: Set(1),
+            created_at: Set(now),
+            updated_at: Set(now),
+            completed_at: Set(None),
+            ..Default::default()
+        });
+        tasks::Entity::insert_many(rows).exec_without_returning(&db).await.unwrap();
+    }
+    let list = {
+        let (client, base, token) = (client.clone(), base.clone(), token.clone());
+        move |_: usize| {
+            let (client, base, token) = (client.clone(), base.clone(), token.clone());
+            async move {
+                client.get(format!("{base}/api/tasks?limit=50")).bearer_auth(&*token).send().await.unwrap().status()
+            }
+        }
+    };
+    drive(clients, clients * 20, list.clone()).await;
+    let cpu = CpuShare::start(&server);
+    drive(clients, lists, list).await.print(&format!("GET /api/tasks?limit=50 ({}k)", existing.max(list_tasks) / 1000));
+    cpu.print(lists);
+    println!("{:<28} {:>8.1} MiB", "tasklane-api peak RSS", server.peak_rss_mib());
+    drop(server);
+    admin.execute_unprepared("DROP DATABASE tl_bench").await.unwrap();
+}

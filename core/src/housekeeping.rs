@@ -1,0 +1,67 @@
+//! Periodic clean-up of rows that only matter for a while: sign-in counters whose window has
+//! passed, expired refresh tokens, and sessions that can no longer be used.
+
+use chrono::Duration;
+use sea_orm::sea_query::Query;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use tasklane_entity::{refresh_tokens, sessions};
+
+use crate::{AppContext, Result, auth::throttle};
+
+/// What one clean-up removed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Sign-in counters.
+    pub throttle_rows: u64,
+    /// Refresh tokens.
+    pub refresh_tokens: u64,
+    /// Sessions.
+    pub sessions: u64,
+}
+
+/// Removes what has expired. Safe to run from several replicas at once.
+pub async fn prune(ctx: &AppContext) -> Result<Pruned> {
+    let now = crate::stored_now();
+    let auth = &ctx.config.auth;
+    let throttle_rows = throttle::prune(&ctx.db, now - Duration::seconds(auth.failure_window_secs as i64)).await?;
+    let refresh_tokens =
+        refresh_tokens::Entity::delete_many().filter(refresh_tokens::Column::ExpiresAt.lt(now)).exec(&ctx.db).await?;
+    // A session is dead once revoked, or once it has no refresh token left and its last access
+    // token has expired; keeping it would only grow the table.
+    let access_lifetime = now - Duration::seconds(auth.access_token_ttl_secs as i64);
+    let sessions = sessions::Entity::delete_many()
+        .filter(
+            Condition::any().add(sessions::Column::RevokedAt.lt(access_lifetime)).add(
+                Condition::all().add(sessions::Column::CreatedAt.lt(access_lifetime)).add(
+                    sessions::Column::Id.not_in_subquery(
+                        Query::select()
+                            .column(refresh_tokens::Column::SessionId)
+                            .from(refresh_tokens::Entity)
+                            .and_where(refresh_tokens::Column::UsedAt.is_null())
+                            .to_owned(),
+                    ),
+                ),
+            ),
+        )
+        .exec(&ctx.db)
+        .await?;
+    Ok(Pruned {
+        throttle_rows,
+        refresh_tokens: refresh_tokens.rows_affected,
+        sessions: sessions.rows_affected,
+    })
+}
+
+/// Runs [`prune`] every `every` until the process ends; failures are logged and retried.
+pub async fn run_periodically(ctx: AppContext, every: std::time::Duration) {
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        match prune(&ctx).await {
+            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "housekeeping"),
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = ?err, "housekeeping failed; will retry"),
+        }
+    }
+}
