@@ -61,9 +61,10 @@ struct CpuShare {
 
 impl CpuShare {
     fn start(server: &Server) -> Self {
-        let database = Command::new("pgrep").args(["-o", "mariadbd|mysqld"]).output().ok().and_then(|out| {
-            String::from_utf8(out.stdout).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-        });
+        let database =
+            Command::new("pgrep").args(["-o", "mariadbd|mysqld"]).output().ok().and_then(|out| {
+                String::from_utf8(out.stdout).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+            });
         let server = server.0.id().to_string();
         let mut share = Self { server, database, before: [0.0; 3] };
         share.before = share.read();

@@ -15,6 +15,6 @@ async fn main() -> anyhow::Result<()> {
     let ctx = AppContext::start(config, migrate).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "tasklane-api listening");
-    tasklane_api::serve(ctx, listener, tasklane_api::shutdown_signal()).await?;
+    tasklane_api::serve_until_signalled(ctx, listener).await?;
     Ok(())
 }

@@ -223,3 +223,30 @@ async fn disabled_accounts_lose_access_at_once() {
     app.get("/api/users/me", &user.token).await.expect_error(401);
     app.sign_in(&user.email, PASSWORD).await.expect_error(403);
 }
+
+#[tokio::test]
+async fn housekeeping_removes_dead_sessions_tokens_and_counters() {
+    let app = spawn_app_with(|config| {
+        config.auth.failure_window_secs = 1;
+        config.auth.access_token_ttl_secs = 1;
+        config.auth.refresh_token_ttl_secs = 1;
+    })
+    .await;
+    let user = app.user("tidy").await;
+    app.post("/api/sign_out", Some(&user.token), json!({})).await.expect(200);
+    app.sign_in("nobody@example.com", "wrong password").await.expect_error(401);
+    let deadline = Instant::now() + std::time::Duration::from_secs(20);
+    let mut removed = tasklane_core::housekeeping::Pruned::default();
+    while removed.sessions == 0 || removed.throttle_rows < 2 || removed.refresh_tokens == 0 {
+        assert!(Instant::now() < deadline, "nothing was pruned: {removed:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let pruned = tasklane_core::housekeeping::prune(&app.ctx).await.unwrap();
+        removed.sessions += pruned.sessions;
+        removed.throttle_rows += pruned.throttle_rows;
+        removed.refresh_tokens += pruned.refresh_tokens;
+    }
+    // What is still live is kept.
+    let fresh = app.sign_in(&user.email, PASSWORD).await.expect(200);
+    tasklane_core::housekeeping::prune(&app.ctx).await.unwrap();
+    app.get("/api/users/me", fresh["access_token"].as_str().unwrap()).await.expect(200);
+}

@@ -133,21 +133,6 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if std::io::stderr().is_terminal() {
         eprintln!("tasklane is listening on http://{listen} (Ctrl-C to stop)");
     }
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let shutdown = async move {
-        tasklane_api::shutdown_signal().await;
-        let _ = signalled_tx.send(());
-    };
-    let server = tasklane_api::serve(ctx, listener, shutdown);
-    tokio::pin!(server);
-    tokio::select! {
-        result = &mut server => result?,
-        () = async {
-            let _ = signalled_rx.await;
-            tokio::time::sleep(tasklane_api::SHUTDOWN_GRACE).await;
-        } => {
-            tracing::warn!("grace period over; exiting with requests still in flight");
-        }
-    }
+    tasklane_api::serve_until_signalled(ctx, listener).await?;
     Ok(())
 }

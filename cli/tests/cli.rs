@@ -90,3 +90,54 @@ fn operators_manage_users_from_the_cli() {
     // Passwords are never taken from argv.
     assert!(!env.run(&["users", "create", "c@example.com", "--name", "C", "--password", "x"], None).status.success());
 }
+
+#[test]
+fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
+    use std::io::{Read, Write as _};
+    use std::net::TcpStream;
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tasklane"))
+        .arg("serve")
+        .env("TASKLANE_DATA_DIR", &env.dir)
+        .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .env_remove("TASKLANE_DATABASE_URL")
+        .env_remove("TASKLANE_JWT_SECRET")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let get = |path: &str| -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).ok()?;
+        Some(reply)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let ready = loop {
+        if let Some(reply) = get("/readyz") {
+            break reply;
+        }
+        assert!(Instant::now() < deadline, "serve did not answer");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
+    // The embedded defaults made their own database and signing key.
+    assert!(env.dir.join("tasklane.db").exists());
+    assert!(env.dir.join("jwt-secret").exists());
+
+    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "{status:?}");
+}

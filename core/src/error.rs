@@ -18,8 +18,6 @@ pub enum ErrorKind {
     Conflict,
     /// The client's `If-Match` version is stale (412).
     PreconditionFailed,
-    /// The body is too large (413).
-    PayloadTooLarge,
     /// Well-formed but semantically invalid, e.g. an unknown user (422).
     Unprocessable,
     /// Rate limited (429).
@@ -82,11 +80,6 @@ impl Error {
     /// 412: stale version.
     pub fn precondition_failed(message: impl Into<Cow<'static, str>>) -> Self {
         Self::client(ErrorKind::PreconditionFailed, "version_mismatch", message)
-    }
-
-    /// 413: body too large.
-    pub fn payload_too_large(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::client(ErrorKind::PayloadTooLarge, "payload_too_large", message)
     }
 
     /// 422: a field's value is not acceptable.

@@ -45,11 +45,7 @@ pub async fn prune(ctx: &AppContext) -> Result<Pruned> {
         )
         .exec(&ctx.db)
         .await?;
-    Ok(Pruned {
-        throttle_rows,
-        refresh_tokens: refresh_tokens.rows_affected,
-        sessions: sessions.rows_affected,
-    })
+    Ok(Pruned { throttle_rows, refresh_tokens: refresh_tokens.rows_affected, sessions: sessions.rows_affected })
 }
 
 /// Runs [`prune`] every `every` until the process ends; failures are logged and retried.
