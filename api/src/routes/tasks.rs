@@ -122,8 +122,7 @@ pub async fn assigned(
     QueryParams(mut query): QueryParams<ListQuery>,
 ) -> ApiResult<Json<TaskList>> {
     query.pic = Some("me".into());
-    let page = tasks::list::list(&ctx, &who, query).await?;
-    Ok(Json(TaskList { message: Message::TaskList.text(lang), page }))
+    list(State(ctx), lang, Auth(who), QueryParams(query)).await
 }
 
 /// One task; its `ETag` is the version to send back in `If-Match`.
