@@ -7,7 +7,10 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod housekeeping;
+pub mod jobs;
 pub mod tasks;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use error::{Error, Result};
 
@@ -39,6 +42,9 @@ pub struct AppContext {
     pub tokens: std::sync::Arc<auth::tokens::TokenKeys>,
     /// Hashes and verifies passwords off the async runtime.
     pub passwords: auth::password::PasswordHasher,
+    /// Signalled after a commit that wrote task events, so the outbox relay in this process
+    /// publishes them at once instead of at its next poll.
+    pub events_written: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppContext {
@@ -54,6 +60,7 @@ impl AppContext {
             db,
             tokens: std::sync::Arc::new(tokens),
             passwords: auth::password::PasswordHasher::new(),
+            events_written: std::sync::Arc::new(tokio::sync::Notify::new()),
             config: std::sync::Arc::new(config),
         })
     }

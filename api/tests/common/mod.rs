@@ -1,37 +1,23 @@
 //! Test harness: a real server on a random port over a fresh database per test — SQLite by
 //! default, MariaDB/MySQL when `TASKLANE_TEST_MYSQL_URL` names a server.
 
-#![allow(dead_code, missing_docs, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
 pub const PASSWORD: &str = "correct horse battery";
-pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+pub use tasklane_core::testing::JWT_SECRET;
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub ctx: AppContext,
-    _data_dir: TempDir,
-}
-
-/// A directory removed when the test ends.
-pub struct TempDir(pub std::path::PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn unique_name() -> String {
-    tasklane_core::auth::tokens::new_id().to_lowercase().replace(['-', '_'], "x")
+    _data_dir: tasklane_core::testing::TempDir,
 }
 
 /// Starts the API on a fresh database with default settings.
@@ -41,30 +27,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the API on a fresh database after `adjust` has changed the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let name = unique_name();
-    let data_dir = std::env::temp_dir().join(format!("tasklane-test-{name}"));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let database_url = match std::env::var("TASKLANE_TEST_MYSQL_URL") {
-        Ok(server) if !server.is_empty() => {
-            let server = server.trim_end_matches('/').to_owned();
-            let admin = Database::connect(&server).await.expect("cannot reach the MySQL test server");
-            admin.execute_unprepared(&format!("CREATE DATABASE tl_test_{name}")).await.unwrap();
-            admin.close().await.ok();
-            format!("{server}/tl_test_{name}")
-        }
-        _ => format!("sqlite://{}/tasklane.db", data_dir.display()),
-    };
-    let data_dir_text = data_dir.display().to_string();
-    let mut config = Config::from_sources(None, |key| match key {
-        "TASKLANE_DATA_DIR" => Some(data_dir_text.clone()),
-        "TASKLANE_DATABASE_URL" => Some(database_url.clone()),
-        "TASKLANE_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
-        "TASKLANE_DATABASE_MAX_CONNECTIONS" => Some("8".to_owned()),
-        _ => None,
-    })
-    .unwrap();
-    adjust(&mut config);
-    let ctx = AppContext::start(config, true).await.unwrap();
+    let (ctx, data_dir) = tasklane_core::testing::fresh_context(adjust).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tasklane_api::serve(ctx.clone(), listener, std::future::pending()));
@@ -72,7 +35,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         base,
         client: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         ctx,
-        _data_dir: TempDir(data_dir),
+        _data_dir: data_dir,
     }
 }
 

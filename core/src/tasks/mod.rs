@@ -261,6 +261,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     };
     record_events(&txn, &view, who.user_id, 0, vec![("task.created", json!({ "task": view }))], now).await?;
     txn.commit().await?;
+    ctx.events_written.notify_one();
     Ok(view)
 }
 
@@ -360,6 +361,7 @@ pub async fn update(
         match apply_change(&txn, who, &task, &change).await? {
             Some(view) => {
                 txn.commit().await?;
+                ctx.events_written.notify_one();
                 return Ok(view);
             }
             None if expected.is_some() => return Err(stale(task.version + 1)),
@@ -512,6 +514,7 @@ pub async fn delete(
     let now = crate::now();
     record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now).await?;
     txn.commit().await?;
+    ctx.events_written.notify_one();
     Ok(view)
 }
 

@@ -1,0 +1,125 @@
+//! The transactional outbox relay: publishes `task_events` rows that have no `published_at`
+//! to the events queue in batches, then marks them published. Several relays may run at once:
+//! on MySQL each batch is locked with `FOR UPDATE SKIP LOCKED`, on SQLite the single writer
+//! serialises them. While the queue is unreachable nothing is marked, so every event goes out
+//! once it is back (at least once; consumers deduplicate on the event id).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use tasklane_entity::task_events;
+
+use super::{EVENTS_QUEUE, Job, NewJob, Transport};
+use crate::{AppContext, Result};
+
+/// A task event as carried on the events queue.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TaskEventJob {
+    /// Event id (the deduplication key of everything done because of it).
+    pub event_id: i64,
+    /// The task.
+    pub task_id: i64,
+    /// The task's sequence number at this event; orders one task's events.
+    pub seq: i32,
+    /// `task.created`, `task.updated`, …
+    pub kind: String,
+    /// Who did it.
+    pub actor_id: Option<i64>,
+    /// What changed.
+    pub payload: serde_json::Value,
+    /// When.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Job for TaskEventJob {
+    const KIND: &'static str = "task.event";
+    const QUEUE: &'static str = EVENTS_QUEUE;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("event:{}", self.event_id))
+    }
+}
+
+impl From<task_events::Model> for TaskEventJob {
+    fn from(event: task_events::Model) -> Self {
+        Self {
+            event_id: event.id,
+            task_id: event.task_id,
+            seq: event.seq,
+            kind: event.kind,
+            actor_id: event.actor_id,
+            payload: event.payload,
+            created_at: event.created_at.and_utc(),
+        }
+    }
+}
+
+/// Publishes one batch of unpublished events; returns how many went out.
+pub async fn publish_batch(ctx: &AppContext, transport: &dyn Transport, batch: u64) -> Result<usize> {
+    let txn = ctx.db.begin().await?;
+    let mut pending = task_events::Entity::find()
+        .filter(task_events::Column::PublishedAt.is_null())
+        .order_by_asc(task_events::Column::Id)
+        .limit(batch);
+    if txn.get_database_backend() == DbBackend::MySql {
+        pending = pending.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let events = pending.all(&txn).await?;
+    if events.is_empty() {
+        txn.commit().await?;
+        return Ok(0);
+    }
+    let ids: Vec<i64> = events.iter().map(|event| event.id).collect();
+    let jobs = events.into_iter().map(|event| NewJob::of(&TaskEventJob::from(event))).collect::<Result<Vec<_>>>()?;
+    // Enqueue while holding the rows: if the queue refuses, the transaction rolls back and the
+    // events stay unpublished for the next attempt.
+    transport.enqueue_within(&txn, jobs).await?;
+    task_events::Entity::update_many()
+        .col_expr(task_events::Column::PublishedAt, Expr::value(crate::stored_now()))
+        .filter(task_events::Column::Id.is_in(ids.clone()))
+        .exec(&txn)
+        .await?;
+    txn.commit().await?;
+    Ok(ids.len())
+}
+
+/// Runs the relay until `shutdown` resolves: a batch right after events are written in this
+/// process, otherwise every `poll` (for events written by other processes), and back-off while
+/// the queue is unreachable.
+pub async fn run(
+    ctx: AppContext,
+    transport: Arc<dyn Transport>,
+    batch: u64,
+    poll: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut failures = 0u32;
+    loop {
+        let wait = match publish_batch(&ctx, transport.as_ref(), batch).await {
+            Ok(published) if published as u64 == batch => {
+                failures = 0;
+                continue;
+            }
+            Ok(_) => {
+                failures = 0;
+                poll
+            }
+            Err(err) => {
+                failures += 1;
+                tracing::warn!(error = %err, failures, "outbox relay cannot publish; will retry");
+                (poll * 2u32.saturating_pow(failures.min(5))).min(Duration::from_secs(30))
+            }
+        };
+        tokio::select! {
+            () = &mut shutdown => return,
+            () = ctx.events_written.notified() => {}
+            () = tokio::time::sleep(wait) => {}
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Test support shared by every crate's tests: a fresh, migrated database per test — SQLite in
+//! a temporary directory by default, a new MariaDB/MySQL database when
+//! `TASKLANE_TEST_MYSQL_URL` names a server.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use sea_orm::{ConnectionTrait, Database};
+
+use crate::AppContext;
+use crate::config::Config;
+
+/// The JWT secret every test context signs with.
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// A directory removed when dropped.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A migrated context on a database of its own, and the directory holding its embedded state.
+pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, TempDir) {
+    let name = crate::auth::tokens::new_id().to_lowercase().replace(['-', '_'], "x");
+    let data_dir = std::env::temp_dir().join(format!("tasklane-test-{name}"));
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database_url = match std::env::var("TASKLANE_TEST_MYSQL_URL") {
+        Ok(server) if !server.is_empty() => {
+            let server = server.trim_end_matches('/').to_owned();
+            let admin = Database::connect(&server).await.expect("cannot reach the MySQL test server");
+            admin.execute_unprepared(&format!("CREATE DATABASE tl_test_{name}")).await.unwrap();
+            admin.close().await.ok();
+            format!("{server}/tl_test_{name}")
+        }
+        _ => format!("sqlite://{}/tasklane.db", data_dir.display()),
+    };
+    let data_dir_text = data_dir.display().to_string();
+    let mut config = Config::from_sources(None, |key| match key {
+        "TASKLANE_DATA_DIR" => Some(data_dir_text.clone()),
+        "TASKLANE_DATABASE_URL" => Some(database_url.clone()),
+        "TASKLANE_JWT_SECRET" => Some(JWT_SECRET.to_owned()),
+        "TASKLANE_DATABASE_MAX_CONNECTIONS" => Some("8".to_owned()),
+        _ => None,
+    })
+    .unwrap();
+    adjust(&mut config);
+    (AppContext::start(config, true).await.unwrap(), TempDir(data_dir))
+}
