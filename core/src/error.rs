@@ -125,3 +125,11 @@ impl From<sea_orm::TransactionError<Error>> for Error {
 pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// True when the database aborted a transaction to break a deadlock or a lock wait; the
+/// operation can simply be run again.
+pub fn is_transient_conflict(err: &sea_orm::DbErr) -> bool {
+    let text = err.to_string();
+    // MySQL/MariaDB 1213 (deadlock) and 1205 (lock wait timeout); SQLite "database is locked".
+    text.contains("1213") || text.contains("1205") || text.contains("database is locked")
+}

@@ -33,6 +33,25 @@ impl SqlQueue {
     }
 }
 
+/// Runs `operation` again when the database broke a deadlock by aborting it: concurrent
+/// claims and acknowledgements lock the same index entries in different orders on MySQL.
+async fn retrying<T, F, Fut>(mut operation: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = std::result::Result<T, sea_orm::DbErr>>,
+{
+    let mut tries = 0;
+    loop {
+        match operation().await {
+            Err(err) if tries < 8 && crate::error::is_transient_conflict(&err) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(2 << tries)).await;
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 fn later(delay: Duration) -> chrono::NaiveDateTime {
     crate::stored(crate::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
 }
@@ -102,31 +121,14 @@ async fn insert(db: &impl ConnectionTrait, new_jobs: Vec<NewJob>) -> Result<()> 
 }
 
 impl SqlQueue {
-    /// Ids of the dead jobs a selector takes, honouring its limit.
-    async fn selected_ids(&self, queue: &str, selector: &DeadSelector) -> Result<Vec<i64>> {
-        let mut query = Entity::find().select_only().column(Column::Id).filter(selected(queue, selector));
-        if let Some(limit) = selector.limit {
-            query = query.limit(limit);
-        }
-        Ok(query.order_by_asc(Column::Id).into_tuple::<i64>().all(&self.db).await?)
-    }
-}
-
-#[async_trait::async_trait]
-impl Transport for SqlQueue {
-    fn name(&self) -> &'static str {
-        "embedded"
-    }
-
-    async fn enqueue(&self, new_jobs: Vec<NewJob>) -> Result<()> {
-        insert(&self.db, new_jobs).await
-    }
-
-    async fn enqueue_within(&self, txn: &sea_orm::DatabaseTransaction, new_jobs: Vec<NewJob>) -> Result<()> {
-        insert(txn, new_jobs).await
-    }
-
-    async fn claim(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
+    /// One attempt at claiming (see [`Transport::claim`]).
+    async fn claim_once(
+        &self,
+        queue: &str,
+        worker: &str,
+        max: usize,
+        lease: Duration,
+    ) -> std::result::Result<Vec<Delivery>, sea_orm::DbErr> {
         let now = crate::stored_now();
         let txn = self.db.begin().await?;
         let skip_locked = txn.get_database_backend() == DbBackend::MySql;
@@ -181,52 +183,76 @@ impl Transport for SqlQueue {
             .collect())
     }
 
+    /// Ids of the dead jobs a selector takes, honouring its limit.
+    async fn selected_ids(&self, queue: &str, selector: &DeadSelector) -> Result<Vec<i64>> {
+        let mut query = Entity::find().select_only().column(Column::Id).filter(selected(queue, selector));
+        if let Some(limit) = selector.limit {
+            query = query.limit(limit);
+        }
+        Ok(query.order_by_asc(Column::Id).into_tuple::<i64>().all(&self.db).await?)
+    }
+}
+
+#[async_trait::async_trait]
+impl Transport for SqlQueue {
+    fn name(&self) -> &'static str {
+        "embedded"
+    }
+
+    async fn enqueue(&self, new_jobs: Vec<NewJob>) -> Result<()> {
+        insert(&self.db, new_jobs).await
+    }
+
+    async fn enqueue_within(&self, txn: &sea_orm::DatabaseTransaction, new_jobs: Vec<NewJob>) -> Result<()> {
+        insert(txn, new_jobs).await
+    }
+
+    async fn claim(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
+        retrying(|| self.claim_once(queue, worker, max, lease)).await
+    }
+
     async fn extend(&self, deliveries: &[Delivery], worker: &str, lease: Duration) -> Result<()> {
         let ids: Vec<i64> = deliveries.iter().filter_map(|d| d.id.parse().ok()).collect();
         if ids.is_empty() {
             return Ok(());
         }
-        Entity::update_many()
+        let update = Entity::update_many()
             .col_expr(Column::LeaseUntil, Expr::value(later(lease)))
             .filter(Column::Id.is_in(ids))
             .filter(Column::State.eq(RUNNING))
-            .filter(Column::LeaseOwner.eq(worker))
-            .exec(&self.db)
-            .await?;
+            .filter(Column::LeaseOwner.eq(worker));
+        retrying(|| update.clone().exec(&self.db)).await?;
         Ok(())
     }
 
     async fn complete(&self, delivery: &Delivery, worker: &str) -> Result<()> {
-        Entity::delete_many().filter(fenced(delivery, worker)).exec(&self.db).await?;
+        retrying(|| Entity::delete_many().filter(fenced(delivery, worker)).exec(&self.db)).await?;
         Ok(())
     }
 
     async fn retry_later(&self, delivery: &Delivery, worker: &str, delay: Duration, error: &str) -> Result<()> {
-        Entity::update_many()
+        let update = Entity::update_many()
             .col_expr(Column::State, Expr::value(READY))
             .col_expr(Column::RunAt, Expr::value(later(delay)))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
             .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LastError, Expr::value(error))
-            .filter(fenced(delivery, worker))
-            .exec(&self.db)
-            .await?;
+            .filter(fenced(delivery, worker));
+        retrying(|| update.clone().exec(&self.db)).await?;
         Ok(())
     }
 
     async fn bury(&self, delivery: &Delivery, worker: &str, error: &str) -> Result<()> {
-        Entity::update_many()
+        let update = Entity::update_many()
             .col_expr(Column::State, Expr::value(DEAD))
             .col_expr(Column::DeadAt, Expr::value(crate::stored_now()))
             .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
             .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LastError, Expr::value(error))
-            .filter(fenced(delivery, worker))
-            .exec(&self.db)
-            .await?;
+            .filter(fenced(delivery, worker));
+        retrying(|| update.clone().exec(&self.db)).await?;
         Ok(())
     }
-
     async fn release(&self, worker: &str) -> Result<u64> {
         // A released job was handed out but not finished; it does not count as an attempt.
         let released = Entity::update_many()

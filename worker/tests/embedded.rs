@@ -1,0 +1,110 @@
+//! The worker runtime on the embedded queue: success, retries with backoff, dead letters,
+//! replay, and a clean shutdown.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tasklane_core::jobs::embedded::SqlQueue;
+use tasklane_core::jobs::{DeadSelector, Job, JobError, NewJob, Registry, RetryPolicy, Transport};
+use tasklane_core::testing::fresh_context;
+use tasklane_worker::{QueueSpec, WorkerRuntime};
+
+#[derive(Serialize, Deserialize)]
+struct Echo {
+    n: u32,
+    /// `ok`, `flaky` (fails until switched on) or `fatal`.
+    mode: String,
+}
+
+impl Job for Echo {
+    const KIND: &'static str = "test.echo";
+    const QUEUE: &'static str = "test";
+
+    fn retry_policy() -> RetryPolicy {
+        RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(100) }
+    }
+}
+
+async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn jobs_succeed_retry_die_and_come_back_on_replay() {
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let queue = Arc::new(SqlQueue::new(ctx.db.clone()));
+    let runs: Arc<Mutex<HashMap<u32, Vec<u32>>>> = Arc::default();
+    let healed = Arc::new(AtomicBool::new(false));
+    let mut registry = Registry::default();
+    {
+        let (runs, healed) = (runs.clone(), healed.clone());
+        registry.register(move |job_ctx, echo: Echo| {
+            let (runs, healed) = (runs.clone(), healed.clone());
+            async move {
+                runs.lock().unwrap().entry(echo.n).or_default().push(job_ctx.attempt);
+                match echo.mode.as_str() {
+                    "flaky" if !healed.load(Ordering::SeqCst) => Err(JobError::retry("not yet")),
+                    "fatal" => Err(JobError::permanent("cannot ever work")),
+                    _ => Ok(()),
+                }
+            }
+        });
+    }
+    let mut jobs: Vec<NewJob> = (0..20).map(|n| NewJob::of(&Echo { n, mode: "ok".into() }).unwrap()).collect();
+    jobs.push(NewJob::of(&Echo { n: 100, mode: "flaky".into() }).unwrap());
+    jobs.push(NewJob::of(&Echo { n: 200, mode: "fatal".into() }).unwrap());
+    jobs.push(NewJob { kind: "test.unknown".into(), ..NewJob::of(&Echo { n: 300, mode: "ok".into() }).unwrap() });
+    queue.enqueue(jobs).await.unwrap();
+
+    let runtime = WorkerRuntime {
+        app: ctx.clone(),
+        transport: queue.clone(),
+        registry: Arc::new(registry),
+        name: "test-worker-1".into(),
+        lease: Duration::from_secs(30),
+        idle_poll: Duration::from_millis(20),
+        grace: Duration::from_secs(5),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(runtime.run(vec![QueueSpec { name: "test".into(), concurrency: 4 }], async move {
+        let _ = stopped.await;
+    }));
+
+    wait_until("the queue to drain into the dead-letter queue", async || {
+        let stats = queue.stats("test").await.unwrap();
+        stats.dead == 3 && stats.ready + stats.in_flight + stats.scheduled == 0
+    })
+    .await;
+    {
+        let runs = runs.lock().unwrap();
+        assert!((0..20).all(|n| runs[&n] == [1]), "every good job ran once: {runs:?}");
+        assert_eq!(runs[&100], [1, 2, 3], "the flaky job was tried max_attempts times");
+        assert_eq!(runs[&200], [1], "a permanent failure is not retried");
+        assert!(!runs.contains_key(&300), "an unknown kind never reaches a handler");
+    }
+    let dead = queue.dead("test", &DeadSelector::default()).await.unwrap();
+    let unknown = dead.iter().find(|d| d.kind == "test.unknown").unwrap();
+    assert!(unknown.last_error.as_deref().unwrap().contains("no handler"));
+
+    // Once the cause is fixed, replaying the flaky job makes it succeed.
+    healed.store(true, Ordering::SeqCst);
+    let flaky = dead.iter().find(|d| d.payload["n"] == 100).unwrap();
+    let replayed =
+        queue.replay("test", &DeadSelector { ids: vec![flaky.id.clone()], ..Default::default() }).await.unwrap();
+    assert_eq!(replayed, 1);
+    wait_until("the replayed job to succeed", async || runs.lock().unwrap()[&100].len() == 4).await;
+    wait_until("the replayed job to be acknowledged", async || queue.stats("test").await.unwrap().dead == 2).await;
+    assert_eq!(queue.purge("test", &DeadSelector::default()).await.unwrap(), 2);
+
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running).await.expect("the worker did not stop").unwrap().unwrap();
+}
