@@ -113,9 +113,19 @@ pub async fn serve(
 /// Serves until SIGTERM or Ctrl-C, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish
 /// before returning anyway.
 pub async fn serve_until_signalled(ctx: AppContext, listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    serve_until(ctx, listener, shutdown_signal()).await
+}
+
+/// Serves until `stop` resolves, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish
+/// before returning anyway.
+pub async fn serve_until(
+    ctx: AppContext,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
-        shutdown_signal().await;
+        stop.await;
         let _ = signalled_tx.send(());
     };
     let server = serve(ctx, listener, shutdown);
@@ -133,7 +143,7 @@ pub async fn serve_until_signalled(ctx: AppContext, listener: tokio::net::TcpLis
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let interrupt = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(%err, "cannot listen for Ctrl-C");

@@ -37,7 +37,7 @@ pub enum Format {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the API (and, as they arrive, the workers) in one process; migrates the database first.
+    /// Run the API, the workers and the outbox relay in one process; migrates the database first.
     Serve {
         /// Address to listen on (overrides TASKLANE_LISTEN).
         #[arg(long)]
@@ -129,10 +129,24 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let listen = config.listen;
     let ctx = AppContext::start(config, true).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(%listen, "tasklane serving (API)");
+    tracing::info!(%listen, "tasklane serving (API, workers, outbox relay)");
     if std::io::stderr().is_terminal() {
         eprintln!("tasklane is listening on http://{listen} (Ctrl-C to stop)");
     }
-    tasklane_api::serve_until_signalled(ctx, listener).await?;
-    Ok(())
+    // One signal stops both halves: the API drains its requests while the workers finish
+    // their jobs.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        tasklane_api::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    };
+    let (api, workers) = tokio::join!(
+        tasklane_api::serve_until(ctx.clone(), listener, stopped(stop_rx.clone())),
+        tasklane_worker::run(ctx, stopped(stop_rx)),
+    );
+    api?;
+    workers
 }

@@ -55,6 +55,45 @@ impl Default for AuthConfig {
     }
 }
 
+/// Which transport carries events and jobs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QueueTransport {
+    /// The SQL database itself (the default; nothing else to run).
+    Embedded,
+    /// Redis Streams.
+    Redis,
+    /// Amazon SQS for events and notifications, Redis for the rest.
+    Sqs,
+}
+
+/// Settings for the job workers.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// This replica's unique name.
+    pub name: String,
+    /// Jobs of one queue running at once in this replica.
+    pub concurrency: usize,
+    /// How long a claimed job is reserved (extended while it runs).
+    pub lease_secs: u64,
+    /// How long running jobs get to finish after SIGTERM.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        let host = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
+        let host = if host.is_empty() { "tasklane".to_owned() } else { host };
+        Self {
+            name: format!("{host}-{}", std::process::id()),
+            concurrency: 16,
+            lease_secs: 30,
+            shutdown_grace_secs: 25,
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -72,6 +111,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Authentication settings.
     pub auth: AuthConfig,
+    /// Transport for events and jobs.
+    pub queue: QueueTransport,
+    /// Worker settings.
+    pub worker: WorkerConfig,
 }
 
 /// The optional TOML file; every key may be omitted.
@@ -85,6 +128,8 @@ struct FileLayer {
     jwt_secret: Option<SecretString>,
     log_format: Option<LogFormat>,
     auth: Option<AuthConfig>,
+    queue: Option<QueueTransport>,
+    worker: Option<WorkerConfig>,
 }
 
 impl Config {
@@ -129,6 +174,23 @@ impl Config {
         if let Some(value) = env("TASKLANE_ACCESS_TOKEN_TTL_SECS") {
             auth.access_token_ttl_secs = value.parse().context("TASKLANE_ACCESS_TOKEN_TTL_SECS must be a number")?;
         }
+        let queue = match env("TASKLANE_QUEUE").as_deref() {
+            Some("embedded") => QueueTransport::Embedded,
+            Some("redis") => QueueTransport::Redis,
+            Some("sqs") => QueueTransport::Sqs,
+            Some(other) => bail!("TASKLANE_QUEUE={other}: expected embedded, redis or sqs"),
+            None => layer.queue.unwrap_or(QueueTransport::Embedded),
+        };
+        let mut worker = layer.worker.unwrap_or_default();
+        if let Some(name) = env("TASKLANE_WORKER_NAME").filter(|n| !n.trim().is_empty()) {
+            worker.name = name.trim().to_owned();
+        }
+        if let Some(value) = env("TASKLANE_SHUTDOWN_GRACE_SECS") {
+            worker.shutdown_grace_secs = value.parse().context("TASKLANE_SHUTDOWN_GRACE_SECS must be a number")?;
+        }
+        if let Some(value) = env("TASKLANE_WORKER_CONCURRENCY") {
+            worker.concurrency = value.parse().context("TASKLANE_WORKER_CONCURRENCY must be a number")?;
+        }
         if let Some(value) = env("TASKLANE_TRUST_FORWARDED_FOR") {
             auth.trust_forwarded_for = matches!(value.as_str(), "1" | "true" | "yes");
         }
@@ -140,6 +202,8 @@ impl Config {
             jwt_secret: env("TASKLANE_JWT_SECRET").map(SecretString::from).or(layer.jwt_secret),
             log_format,
             auth,
+            queue,
+            worker,
         })
     }
 

@@ -9,3 +9,48 @@
 pub mod runtime;
 
 pub use runtime::{QueueSpec, WorkerRuntime};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tasklane_core::AppContext;
+use tasklane_core::jobs::{QUEUES, handlers, relay, transport};
+
+/// How many events the outbox relay publishes per batch.
+const RELAY_BATCH: u64 = 500;
+/// How often the relay looks for events written by other processes.
+const RELAY_POLL: Duration = Duration::from_secs(1);
+
+/// Runs the outbox relay and a worker for every queue until `stop` resolves; then running jobs
+/// get the configured grace period and the rest go back to the queue.
+pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let transport = transport(&app)?;
+    let settings = app.config.worker.clone();
+    let runtime = WorkerRuntime {
+        app: app.clone(),
+        transport: transport.clone(),
+        registry: Arc::new(handlers::registry()),
+        name: settings.name.clone(),
+        lease: Duration::from_secs(settings.lease_secs.max(1)),
+        idle_poll: Duration::from_millis(100),
+        grace: Duration::from_secs(settings.shutdown_grace_secs),
+    };
+    let queues =
+        QUEUES.iter().map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency }).collect();
+    let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
+    let relay_stop = {
+        let mut rx = stopped_rx.clone();
+        async move {
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+    };
+    let relay = tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, relay_stop));
+    tracing::info!(worker = %settings.name, "workers and outbox relay running");
+    let workers = runtime.run(queues, async move {
+        stop.await;
+        let _ = stopped_tx.send(true);
+    });
+    let result = workers.await;
+    let _ = relay.await;
+    result
+}

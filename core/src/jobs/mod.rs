@@ -5,6 +5,7 @@
 //! later, or fail permanently (straight to the dead-letter queue).
 
 pub mod embedded;
+pub mod handlers;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -20,6 +21,20 @@ use crate::{AppContext, Result};
 
 /// The queue task events are published to by the outbox relay.
 pub const EVENTS_QUEUE: &str = "events";
+
+/// Every queue this build's handlers consume.
+pub const QUEUES: &[&str] = &[EVENTS_QUEUE];
+
+/// The transport the configuration asks for.
+pub fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
+    match app.config.queue {
+        crate::config::QueueTransport::Embedded => Ok(Arc::new(embedded::SqlQueue::new(app.db.clone()))),
+        other => anyhow::bail!(
+            "TASKLANE_QUEUE={} is not available in this build yet; use embedded",
+            format!("{other:?}").to_lowercase()
+        ),
+    }
+}
 
 /// How often and how patiently a job is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
