@@ -1,9 +1,10 @@
 //! `tasklane`: the operator CLI, and `serve`, which runs the whole product in one process.
 
 mod output;
+mod queues;
 mod users;
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -52,6 +53,16 @@ enum Command {
     Users {
         #[command(subcommand)]
         action: users::UsersAction,
+    },
+    /// Inspect the job queues.
+    Queues {
+        #[command(subcommand)]
+        action: queues::QueuesAction,
+    },
+    /// Inspect, replay and purge dead-letter queues.
+    Dlq {
+        #[command(subcommand)]
+        action: queues::DlqAction,
     },
 }
 
@@ -121,6 +132,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = AppContext::start(config, false).await?;
             users::run(&ctx, action, cli.output).await
         }
+        Command::Queues { action } => {
+            let ctx = AppContext::start(config, false).await?;
+            queues::queues(&ctx, action, cli.output).await
+        }
+        Command::Dlq { action } => {
+            let ctx = AppContext::start(config, false).await?;
+            queues::dlq(&ctx, action, cli.output).await
+        }
     }
 }
 
@@ -149,4 +168,15 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     );
     api?;
     workers
+}
+
+/// Asks a yes/no question on the terminal; without a terminal the answer is no.
+pub(crate) fn confirm(question: &str) -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -9,7 +9,7 @@ use tasklane_core::accounts::{self, DisplayName, Email, Profile};
 use tasklane_core::auth::Role;
 use tasklane_core::auth::password::Password;
 
-use crate::{Format, output};
+use crate::{Format, confirm, output};
 
 #[derive(Subcommand)]
 pub enum UsersAction {
@@ -163,14 +163,4 @@ fn read_new_password() -> anyhow::Result<String> {
         }
         Ok(password)
     }
-}
-
-fn confirm(question: &str) -> anyhow::Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        return Ok(false);
-    }
-    eprint!("{question} [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }

@@ -141,3 +141,61 @@ fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn operators_inspect_replay_and_purge_dead_letters() {
+    use std::time::Duration;
+    use tasklane_core::jobs::{NewJob, Transport};
+
+    let env = Env::new();
+    env.ok(&["migrate", "up"], None);
+    // Two jobs die on the events queue.
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let url = format!("sqlite://{}/tasklane.db", env.dir.display());
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let queue = tasklane_core::jobs::embedded::SqlQueue::new(db.clone());
+        let job = |n: u32, kind: &str| NewJob {
+            queue: "events".into(),
+            kind: kind.into(),
+            version: 1,
+            payload: serde_json::json!({ "n": n }),
+            dedup_key: None,
+            max_attempts: 1,
+        };
+        queue.enqueue(vec![job(1, "task.event"), job(2, "other.kind")]).await.unwrap();
+        for delivery in queue.claim("events", "w", 10, Duration::from_secs(30)).await.unwrap() {
+            queue.bury(&delivery, "w", "smtp said no").await.unwrap();
+        }
+        db.close().await.unwrap();
+    });
+
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["queues", "stats", "-o", "json"], None)).unwrap();
+    assert_eq!(stats[0]["queue"], "events");
+    assert_eq!(stats[0]["dead"], 2);
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["dlq", "list", "events", "-o", "json"], None)).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let first = listed[0]["id"].as_str().unwrap().to_owned();
+    let shown = env.ok(&["dlq", "show", "events", &first], None);
+    assert!(shown.contains("smtp said no"), "{shown}");
+    assert!(!env.run(&["dlq", "show", "events", "999999"], None).status.success());
+
+    // Replay needs a selection; a dry run changes nothing.
+    assert!(!env.run(&["dlq", "replay", "events"], None).status.success());
+    env.ok(&["dlq", "replay", "events", "--all", "--dry-run"], None);
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["queues", "stats", "-o", "json"], None)).unwrap();
+    assert_eq!(stats[0]["dead"], 2);
+    let replayed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["dlq", "replay", "events", "--kind", "task.event", "-o", "json"], None))
+            .unwrap();
+    assert_eq!(replayed["replayed"], 1);
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["queues", "stats", "-o", "json"], None)).unwrap();
+    assert_eq!((stats[0]["dead"].as_u64(), stats[0]["ready"].as_u64()), (Some(1), Some(1)));
+
+    // Purging asks first; without a terminal that is a no.
+    assert!(!env.run(&["dlq", "purge", "events"], None).status.success());
+    assert!(env.ok(&["dlq", "purge", "events", "--yes"], None).contains("purged 1"));
+    let stats: serde_json::Value = serde_json::from_str(&env.ok(&["queues", "stats", "-o", "json"], None)).unwrap();
+    assert_eq!(stats[0]["dead"], 0);
+}

@@ -1,0 +1,181 @@
+//! `tasklane queues …` and `tasklane dlq …`: queue depths and dead-letter handling.
+
+use anyhow::bail;
+use clap::{Args, Subcommand};
+use tasklane_core::AppContext;
+use tasklane_core::jobs::{DeadJob, DeadSelector, QUEUES, transport};
+
+use crate::{Format, confirm, output};
+
+#[derive(Subcommand)]
+pub enum QueuesAction {
+    /// Depth, in flight, scheduled, dead and oldest age of every queue.
+    Stats,
+}
+
+/// Which dead jobs a command takes.
+#[derive(Args)]
+pub struct Selection {
+    /// Only the job with this id (repeatable).
+    #[arg(long = "id")]
+    ids: Vec<String>,
+    /// Only jobs of this kind.
+    #[arg(long)]
+    kind: Option<String>,
+    /// At most this many.
+    #[arg(long)]
+    limit: Option<u64>,
+}
+
+impl Selection {
+    fn selector(&self) -> DeadSelector {
+        DeadSelector { ids: self.ids.clone(), kind: self.kind.clone(), limit: self.limit }
+    }
+
+    fn is_everything(&self) -> bool {
+        self.ids.is_empty() && self.kind.is_none() && self.limit.is_none()
+    }
+}
+
+#[derive(Subcommand)]
+pub enum DlqAction {
+    /// List dead jobs of a queue.
+    List {
+        /// Queue name.
+        queue: String,
+        #[command(flatten)]
+        selection: Selection,
+    },
+    /// Show one dead job with its payload and last error.
+    Show {
+        /// Queue name.
+        queue: String,
+        /// Job id.
+        id: String,
+    },
+    /// Put dead jobs back on their queue with fresh attempts.
+    Replay {
+        /// Queue name.
+        queue: String,
+        #[command(flatten)]
+        selection: Selection,
+        /// Replay every dead job of the queue (required when no --id, --kind or --limit is given).
+        #[arg(long)]
+        all: bool,
+        /// Show what would be replayed and change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Delete dead jobs for good.
+    Purge {
+        /// Queue name.
+        queue: String,
+        #[command(flatten)]
+        selection: Selection,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+pub async fn queues(ctx: &AppContext, action: QueuesAction, format: Format) -> anyhow::Result<()> {
+    let QueuesAction::Stats = action;
+    let transport = transport(ctx)?;
+    let mut all = Vec::new();
+    for queue in QUEUES {
+        all.push(transport.stats(queue).await?);
+    }
+    output::print(
+        format,
+        &["queue", "transport", "ready", "in flight", "scheduled", "dead", "oldest"],
+        all.iter().map(|s| {
+            vec![
+                s.queue.clone(),
+                s.transport.to_owned(),
+                s.ready.to_string(),
+                s.in_flight.to_string(),
+                s.scheduled.to_string(),
+                s.dead.to_string(),
+                s.oldest_age_secs.map_or_else(|| "-".to_owned(), |secs| format!("{secs}s")),
+            ]
+        }),
+        &all,
+    )
+}
+
+fn print_dead(format: Format, jobs: &[DeadJob]) -> anyhow::Result<()> {
+    output::print(
+        format,
+        &["id", "kind", "attempts", "died", "last error"],
+        jobs.iter().map(|job| {
+            vec![
+                job.id.clone(),
+                job.kind.clone(),
+                job.attempts.to_string(),
+                job.dead_at.map_or_else(|| "-".to_owned(), |at| at.format("%Y-%m-%d %H:%M:%S").to_string()),
+                job.last_error.clone().unwrap_or_default().chars().take(60).collect(),
+            ]
+        }),
+        &jobs,
+    )
+}
+
+pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow::Result<()> {
+    let transport = transport(ctx)?;
+    match action {
+        DlqAction::List { queue, selection } => {
+            print_dead(format, &transport.dead(&queue, &selection.selector()).await?)
+        }
+        DlqAction::Show { queue, id } => {
+            let selector = DeadSelector { ids: vec![id.clone()], ..Default::default() };
+            let Some(job) = transport.dead(&queue, &selector).await?.into_iter().next() else {
+                bail!("no dead job {id} in queue {queue}");
+            };
+            match format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&job)?),
+                Format::Table => {
+                    println!(
+                        "id:         {}\nqueue:      {}\nkind:       {}\nattempts:   {}",
+                        job.id, job.queue, job.kind, job.attempts
+                    );
+                    println!("last error: {}", job.last_error.as_deref().unwrap_or("-"));
+                    println!("payload:\n{}", serde_json::to_string_pretty(&job.payload)?);
+                }
+            }
+            Ok(())
+        }
+        DlqAction::Replay { queue, selection, all, dry_run } => {
+            if selection.is_everything() && !all {
+                bail!("say which jobs to replay: --id, --kind, --limit, or --all for every dead job of {queue}");
+            }
+            let selector = selection.selector();
+            if dry_run {
+                let jobs = transport.dead(&queue, &selector).await?;
+                eprintln!("dry run: {} job(s) would be replayed", jobs.len());
+                return print_dead(format, &jobs);
+            }
+            let replayed = transport.replay(&queue, &selector).await?;
+            report(format, "replayed", replayed)
+        }
+        DlqAction::Purge { queue, selection, yes } => {
+            let selector = selection.selector();
+            let count = transport.dead(&queue, &selector).await?.len();
+            if count == 0 {
+                return report(format, "purged", 0);
+            }
+            if !yes && !confirm(&format!("Delete {count} dead job(s) from {queue} for good?"))? {
+                bail!("not confirmed; nothing purged (pass --yes to skip the question)");
+            }
+            let purged = transport.purge(&queue, &selector).await?;
+            report(format, "purged", purged)
+        }
+    }
+}
+
+fn report(format: Format, verb: &str, count: u64) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::json!({ verb: count })),
+        Format::Table => println!("{verb} {count} job(s)"),
+    }
+    Ok(())
+}
