@@ -115,6 +115,10 @@ pub struct Config {
     pub queue: QueueTransport,
     /// Worker settings.
     pub worker: WorkerConfig,
+    /// Redis for the job queues (`TASKLANE_QUEUE=redis` or `sqs`).
+    pub redis_url: Option<SecretString>,
+    /// Prefix of every Redis key tasklane writes.
+    pub redis_prefix: String,
 }
 
 /// The optional TOML file; every key may be omitted.
@@ -130,6 +134,8 @@ struct FileLayer {
     auth: Option<AuthConfig>,
     queue: Option<QueueTransport>,
     worker: Option<WorkerConfig>,
+    redis_url: Option<SecretString>,
+    redis_prefix: Option<String>,
 }
 
 impl Config {
@@ -204,6 +210,8 @@ impl Config {
             auth,
             queue,
             worker,
+            redis_url: env("TASKLANE_REDIS_URL").map(SecretString::from).or(layer.redis_url),
+            redis_prefix: env("TASKLANE_REDIS_PREFIX").or(layer.redis_prefix).unwrap_or_else(|| "tasklane:".to_owned()),
         })
     }
 

@@ -6,6 +6,7 @@
 
 pub mod embedded;
 pub mod handlers;
+pub mod redis;
 pub mod relay;
 
 use std::collections::HashMap;
@@ -27,12 +28,18 @@ pub const QUEUES: &[&str] = &[EVENTS_QUEUE];
 
 /// The transport the configuration asks for.
 pub fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
+    use secrecy::ExposeSecret;
     match app.config.queue {
         crate::config::QueueTransport::Embedded => Ok(Arc::new(embedded::SqlQueue::new(app.db.clone()))),
-        other => anyhow::bail!(
-            "TASKLANE_QUEUE={} is not available in this build yet; use embedded",
-            format!("{other:?}").to_lowercase()
-        ),
+        crate::config::QueueTransport::Redis => {
+            let Some(url) = &app.config.redis_url else {
+                anyhow::bail!("TASKLANE_QUEUE=redis needs TASKLANE_REDIS_URL");
+            };
+            Ok(Arc::new(redis::RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)?))
+        }
+        crate::config::QueueTransport::Sqs => {
+            anyhow::bail!("TASKLANE_QUEUE=sqs is not available in this build yet; use embedded or redis")
+        }
     }
 }
 

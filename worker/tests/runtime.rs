@@ -1,5 +1,5 @@
-//! The worker runtime on the embedded queue: success, retries with backoff, dead letters,
-//! replay, and a clean shutdown.
+//! The worker runtime on each transport: success, retries with backoff, dead letters, replay,
+//! and a clean shutdown. The Redis case needs a server (`scripts/test` provides one).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use tasklane_core::jobs::embedded::SqlQueue;
+use tasklane_core::jobs::redis::RedisQueue;
 use tasklane_core::jobs::{DeadSelector, Job, JobError, NewJob, Registry, RetryPolicy, Transport};
 use tasklane_core::testing::fresh_context;
 use tasklane_worker::{QueueSpec, WorkerRuntime};
@@ -39,9 +40,27 @@ async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
 }
 
 #[tokio::test]
-async fn jobs_succeed_retry_die_and_come_back_on_replay() {
+async fn embedded_jobs_succeed_retry_die_and_come_back_on_replay() {
     let (ctx, _dir) = fresh_context(|_| {}).await;
     let queue = Arc::new(SqlQueue::new(ctx.db.clone()));
+    succeed_retry_die_and_replay(ctx, queue).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn redis_jobs_succeed_retry_die_and_come_back_on_replay() {
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    succeed_retry_die_and_replay(ctx, Arc::new(redis_queue())).await;
+}
+
+/// A Redis transport under a key prefix of its own.
+fn redis_queue() -> RedisQueue {
+    let url = std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let prefix = format!("tl-test:{}:", tasklane_core::auth::tokens::new_id());
+    RedisQueue::connect(&url, &prefix).unwrap()
+}
+
+async fn succeed_retry_die_and_replay(ctx: tasklane_core::AppContext, queue: Arc<dyn Transport>) {
     let runs: Arc<Mutex<HashMap<u32, Vec<u32>>>> = Arc::default();
     let healed = Arc::new(AtomicBool::new(false));
     let mut registry = Registry::default();
