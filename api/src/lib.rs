@@ -6,7 +6,6 @@ pub mod extract;
 pub mod messages;
 pub mod openapi;
 pub mod routes;
-pub mod telemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -113,7 +112,7 @@ pub async fn serve(
 /// Serves until SIGTERM or Ctrl-C, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish
 /// before returning anyway.
 pub async fn serve_until_signalled(ctx: AppContext, listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    serve_until(ctx, listener, shutdown_signal()).await
+    serve_until(ctx, listener, tasklane_core::process::shutdown_signal()).await
 }
 
 /// Serves until `stop` resolves, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish
@@ -140,35 +139,6 @@ pub async fn serve_until(
             Ok(())
         }
     }
-}
-
-/// Resolves on SIGTERM or Ctrl-C.
-pub async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(err) = tokio::signal::ctrl_c().await {
-            tracing::warn!(%err, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::warn!(%err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down: finishing in-flight requests");
 }
 
 /// How long in-flight requests get after a shutdown signal before the process exits anyway.

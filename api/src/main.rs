@@ -9,7 +9,7 @@ use tasklane_core::config::Config;
 async fn main() -> anyhow::Result<()> {
     let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
     let config = Config::load(config_file.as_deref())?;
-    tasklane_api::telemetry::init(config.log_format);
+    tasklane_core::process::init_logging(config.log_format);
     let listen = config.listen;
     let migrate = config.is_sqlite();
     let ctx = AppContext::start(config, migrate).await?;

@@ -144,7 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {
-    tasklane_api::telemetry::init(config.log_format);
+    tasklane_core::process::init_logging(config.log_format);
     let listen = config.listen;
     let ctx = AppContext::start(config, true).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
@@ -156,7 +156,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     // their jobs.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        tasklane_api::shutdown_signal().await;
+        tasklane_core::process::shutdown_signal().await;
         let _ = stop_tx.send(true);
     });
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {

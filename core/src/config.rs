@@ -79,6 +79,8 @@ pub struct WorkerConfig {
     pub lease_secs: u64,
     /// How long running jobs get to finish after SIGTERM.
     pub shutdown_grace_secs: u64,
+    /// Where `tasklane-worker` serves `/healthz`, `/readyz` and `/metrics`.
+    pub listen: SocketAddr,
 }
 
 impl Default for WorkerConfig {
@@ -90,6 +92,7 @@ impl Default for WorkerConfig {
             concurrency: 16,
             lease_secs: 30,
             shutdown_grace_secs: 25,
+            listen: SocketAddr::from(([127, 0, 0, 1], 8081)),
         }
     }
 }
@@ -193,6 +196,13 @@ impl Config {
         }
         if let Some(value) = env("TASKLANE_SHUTDOWN_GRACE_SECS") {
             worker.shutdown_grace_secs = value.parse().context("TASKLANE_SHUTDOWN_GRACE_SECS must be a number")?;
+        }
+        if let Some(value) = env("TASKLANE_JOB_LEASE_SECS") {
+            worker.lease_secs = value.parse().context("TASKLANE_JOB_LEASE_SECS must be a number")?;
+        }
+        if let Some(value) = env("TASKLANE_WORKER_LISTEN") {
+            worker.listen =
+                value.parse().with_context(|| format!("TASKLANE_WORKER_LISTEN={value} is not an address"))?;
         }
         if let Some(value) = env("TASKLANE_WORKER_CONCURRENCY") {
             worker.concurrency = value.parse().context("TASKLANE_WORKER_CONCURRENCY must be a number")?;

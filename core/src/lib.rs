@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod housekeeping;
 pub mod jobs;
+pub mod process;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;

@@ -7,10 +7,10 @@
 //! by our acknowledger, which apalis calls after every job.
 
 pub mod runtime;
+pub mod telemetry;
 
 pub use runtime::{QueueSpec, WorkerRuntime};
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tasklane_core::AppContext;
@@ -27,13 +27,9 @@ pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + 
     let transport = transport(&app)?;
     let settings = app.config.worker.clone();
     let runtime = WorkerRuntime {
-        app: app.clone(),
-        transport: transport.clone(),
-        registry: Arc::new(handlers::registry()),
-        name: settings.name.clone(),
         lease: Duration::from_secs(settings.lease_secs.max(1)),
-        idle_poll: Duration::from_millis(100),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
+        ..WorkerRuntime::new(app.clone(), transport.clone(), handlers::registry(), settings.name.clone())
     };
     let queues =
         QUEUES.iter().map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency }).collect();

@@ -18,6 +18,7 @@ use apalis_core::worker::ext::ack::AcknowledgementExt;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tasklane_core::AppContext;
+use tasklane_core::jobs::alerts::{Alerts, DeadLetter, LogSink};
 use tasklane_core::jobs::{Delivery, JobContext, JobError, Registry, Transport};
 
 /// One queue to consume and how many of its jobs may run at once.
@@ -47,6 +48,25 @@ pub struct WorkerRuntime {
     pub idle_poll: Duration,
     /// How long in-flight jobs get to finish after a shutdown signal.
     pub grace: Duration,
+    /// Where dead-lettered jobs are reported.
+    pub alerts: Alerts,
+}
+
+impl WorkerRuntime {
+    /// A runtime with the usual timings (30 s lease, 100 ms idle poll, 25 s grace) reporting
+    /// dead letters to the log every 10 seconds at most.
+    pub fn new(app: AppContext, transport: Arc<dyn Transport>, registry: Registry, name: impl Into<String>) -> Self {
+        Self {
+            app,
+            transport,
+            registry: Arc::new(registry),
+            name: name.into(),
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(100),
+            grace: Duration::from_secs(25),
+            alerts: Alerts::start(Arc::new(LogSink), Duration::from_secs(10)),
+        }
+    }
 }
 
 /// Jobs this replica is running, so their leases can be extended.
@@ -80,7 +100,11 @@ struct Shared {
 
 async fn run_job(delivery: Delivery, shared: Data<Shared>) -> Result<(), BoxDynError> {
     let ctx = JobContext { app: shared.runtime.app.clone(), attempt: delivery.attempt };
-    shared.runtime.registry.dispatch(ctx, delivery).await.map_err(|err| Box::new(err) as BoxDynError)
+    let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone())];
+    let started = std::time::Instant::now();
+    let result = shared.runtime.registry.dispatch(ctx, delivery).await;
+    metrics::histogram!("tasklane_job_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    result.map_err(|err| Box::new(err) as BoxDynError)
 }
 
 /// Tells the transport how each job ended: done, again later, or dead.
@@ -110,15 +134,33 @@ impl apalis_core::worker::ext::ack::Acknowledge<()> for Acknowledger {
             shared.in_flight.remove(&delivery.id);
             let runtime = &shared.runtime;
             let transport = runtime.transport.as_ref();
+            let count = |outcome: &'static str| {
+                let labels = [
+                    ("queue", delivery.queue.clone()),
+                    ("kind", delivery.kind.clone()),
+                    ("outcome", outcome.to_owned()),
+                ];
+                metrics::counter!("tasklane_jobs_total", &labels).increment(1);
+            };
             let done = match outcome {
-                Ok(()) => transport.complete(&delivery, &runtime.name).await,
+                Ok(()) => {
+                    count("done");
+                    transport.complete(&delivery, &runtime.name).await
+                }
                 Err((permanent, reason)) => {
                     let policy = runtime.registry.retry_policy(&delivery.kind);
                     if permanent || policy.exhausted(delivery.attempt) || delivery.attempt >= delivery.max_attempts {
                         tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
                             attempt = delivery.attempt, %reason, "job dead-lettered");
+                        count("dead");
+                        runtime.alerts.dead_lettered(DeadLetter {
+                            queue: delivery.queue.clone(),
+                            kind: delivery.kind.clone(),
+                            error: reason.clone(),
+                        });
                         transport.bury(&delivery, &runtime.name, &reason).await
                     } else {
+                        count("retry");
                         let delay = policy.delay_after(delivery.attempt);
                         tracing::info!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
                             attempt = delivery.attempt, ?delay, %reason, "job will be retried");
@@ -192,6 +234,9 @@ fn backend(shared: Shared, queue: String, batch: usize) -> CustomBackend<Deliver
             loop {
                 if let Some(delivery) = buffer.pop_front() {
                     shared.in_flight.add(&delivery);
+                    let waited = (tasklane_core::now() - delivery.enqueued_at).to_std().unwrap_or_default();
+                    metrics::histogram!("tasklane_job_queue_latency_seconds", "queue" => delivery.queue.clone())
+                        .record(waited.as_secs_f64());
                     let task = TaskBuilder::new(delivery.clone()).data(delivery).build();
                     return Some((Ok(Some(task)), (shared, queue, buffer, failures)));
                 }

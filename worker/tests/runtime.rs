@@ -85,13 +85,9 @@ async fn succeed_retry_die_and_replay(ctx: tasklane_core::AppContext, queue: Arc
     queue.enqueue(jobs).await.unwrap();
 
     let runtime = WorkerRuntime {
-        app: ctx.clone(),
-        transport: queue.clone(),
-        registry: Arc::new(registry),
-        name: "test-worker-1".into(),
-        lease: Duration::from_secs(30),
         idle_poll: Duration::from_millis(20),
         grace: Duration::from_secs(5),
+        ..WorkerRuntime::new(ctx.clone(), queue.clone(), registry, "test-worker-1")
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(runtime.run(vec![QueueSpec { name: "test".into(), concurrency: 4 }], async move {

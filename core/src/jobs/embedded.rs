@@ -91,17 +91,24 @@ fn selected(queue: &str, selector: &DeadSelector) -> Condition {
 }
 
 /// Inserts jobs through `db` (a pool or a transaction), skipping duplicate dedup keys.
+/// Rows per insert statement: SQLite allows at most 32,766 bound values in one.
+const INSERT_CHUNK: usize = 500;
+
 async fn insert(db: &impl ConnectionTrait, new_jobs: Vec<NewJob>) -> Result<()> {
-    if new_jobs.is_empty() {
-        return Ok(());
-    }
     let now = crate::stored_now();
-    let rows = new_jobs.into_iter().map(|job| jobs::ActiveModel {
-        queue: Set(job.queue),
-        kind: Set(job.kind),
+    for chunk in new_jobs.chunks(INSERT_CHUNK) {
+        insert_chunk(db, chunk, now).await?;
+    }
+    Ok(())
+}
+
+async fn insert_chunk(db: &impl ConnectionTrait, new_jobs: &[NewJob], now: chrono::NaiveDateTime) -> Result<()> {
+    let rows = new_jobs.iter().map(|job| jobs::ActiveModel {
+        queue: Set(job.queue.clone()),
+        kind: Set(job.kind.clone()),
         version: Set(job.version as i16),
-        payload: Set(job.payload),
-        dedup_key: Set(job.dedup_key),
+        payload: Set(job.payload.clone()),
+        dedup_key: Set(job.dedup_key.clone()),
         state: Set(READY.to_owned()),
         attempts: Set(0),
         max_attempts: Set(job.max_attempts as i32),

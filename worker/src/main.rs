@@ -1,0 +1,27 @@
+//! `tasklane-worker`: the job workers and the outbox relay, for production containers.
+//! Serves `/healthz`, `/readyz` and `/metrics` on `TASKLANE_WORKER_LISTEN`.
+
+use anyhow::Context;
+use tasklane_core::AppContext;
+use tasklane_core::config::Config;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
+    let config = Config::load(config_file.as_deref())?;
+    tasklane_core::process::init_logging(config.log_format);
+    let listen = config.worker.listen;
+    let migrate = config.is_sqlite();
+    let metrics = tasklane_worker::telemetry::install_metrics()?;
+    let app = AppContext::start(config, migrate).await?;
+    let transport = tasklane_core::jobs::transport(&app)?;
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, worker = %app.config.worker.name, "tasklane-worker health and metrics listening");
+    let probes = tasklane_worker::telemetry::router(app.clone(), transport, metrics);
+    tokio::spawn(async move {
+        if let Err(err) = axum::serve(listener, probes).await {
+            tracing::error!(error = %err, "health endpoint stopped");
+        }
+    });
+    tasklane_worker::run(app, tasklane_core::process::shutdown_signal()).await
+}

@@ -1,0 +1,131 @@
+//! The `tasklane-worker` process: killed with SIGKILL mid-batch it loses nothing (another
+//! worker finishes its jobs once their lease runs out); on SIGTERM it drains and exits cleanly;
+//! it serves its probes and metrics.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use tasklane_core::jobs::embedded::SqlQueue;
+use tasklane_core::jobs::relay::TaskEventJob;
+use tasklane_core::jobs::{NewJob, Transport};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn start_worker(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_secs: u64) -> Child {
+    use secrecy::ExposeSecret;
+    Command::new(env!("CARGO_BIN_EXE_tasklane-worker"))
+        .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
+        .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
+        .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
+        .env("TASKLANE_WORKER_NAME", name)
+        .env("TASKLANE_WORKER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TASKLANE_JOB_LEASE_SECS", lease_secs.to_string())
+        .env("TASKLANE_WORKER_CONCURRENCY", "4")
+        .env("TASKLANE_SHUTDOWN_GRACE_SECS", "5")
+        .env_remove("TASKLANE_QUEUE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
+}
+
+async fn wait_for(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn events(count: i64) -> Vec<NewJob> {
+    (0..count)
+        .map(|n| {
+            NewJob::of(&TaskEventJob {
+                event_id: n,
+                task_id: n,
+                seq: 1,
+                kind: "task.created".into(),
+                actor_id: None,
+                payload: serde_json::json!({}),
+                created_at: chrono::Utc::now(),
+            })
+            .unwrap()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
+    let (ctx, _dir) = tasklane_core::testing::fresh_context(|_| {}).await;
+    let queue = SqlQueue::new(ctx.db.clone());
+    queue.enqueue(events(3000)).await.unwrap();
+
+    // Kill workers until one dies holding leased jobs (jobs are quick, so a kill can fall
+    // between two batches).
+    let mut orphaned = None;
+    for attempt in 0..20 {
+        let port = free_port();
+        let mut doomed = start_worker(&ctx, "doomed", port, 600);
+        wait_for("a worker to take jobs", 30, async || queue.stats("events").await.unwrap().in_flight > 0).await;
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        let stats = queue.stats("events").await.unwrap();
+        if stats.in_flight > 0 {
+            orphaned = Some((attempt, stats));
+            break;
+        }
+    }
+    let (_, orphaned) = orphaned.expect("no kill ever caught a worker holding jobs");
+    assert!(orphaned.ready > 0, "the test needs jobs left to run: {orphaned:?}");
+
+    // They are leased for 10 minutes to "doomed"; hand them over the way an expired lease does.
+    use sea_orm::ConnectionTrait;
+    ctx.db
+        .execute_unprepared("UPDATE jobs SET lease_until = '2000-01-01 00:00:00' WHERE lease_owner = 'doomed'")
+        .await
+        .unwrap();
+
+    // A second worker finishes everything, the orphans included, and serves its probes.
+    let port = free_port();
+    let mut survivor = start_worker(&ctx, "survivor", port, 30);
+    wait_for("every job to be finished", 60, async || {
+        let stats = queue.stats("events").await.unwrap();
+        stats.ready + stats.in_flight + stats.scheduled + stats.dead == 0
+    })
+    .await;
+    let ready = http_get(port, "/readyz").unwrap();
+    assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
+    let metrics = http_get(port, "/metrics").unwrap();
+    assert!(metrics.contains("tasklane_jobs_total"), "{metrics}");
+    assert!(metrics.contains("tasklane_job_queue_latency_seconds_bucket"), "histograms export buckets: {metrics}");
+
+    // SIGTERM: it stops taking jobs and exits cleanly within the grace period.
+    queue.enqueue(events(200)).await.unwrap();
+    let killed = Command::new("kill").args(["-TERM", &survivor.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = survivor.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the worker did not stop on SIGTERM");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    let after = queue.stats("events").await.unwrap();
+    assert_eq!(after.in_flight, 0, "jobs still held after a clean shutdown: {after:?}");
+}
