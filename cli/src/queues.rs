@@ -2,13 +2,19 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
+use std::time::Duration;
 use tasklane_core::AppContext;
+
+use tasklane_core::config::QueueTransport;
+use tasklane_core::jobs::sqs::SqsQueue;
 use tasklane_core::jobs::{DeadJob, DeadSelector, QUEUES, transport};
 
 use crate::{Format, confirm, output};
 
 #[derive(Subcommand)]
 pub enum QueuesAction {
+    /// Create the SQS queues with their dead-letter queues and redrive policies (safe to rerun).
+    Init,
     /// Depth, in flight, scheduled, dead and oldest age of every queue.
     Stats,
 }
@@ -79,8 +85,10 @@ pub enum DlqAction {
 }
 
 pub async fn queues(ctx: &AppContext, action: QueuesAction, format: Format) -> anyhow::Result<()> {
-    let QueuesAction::Stats = action;
-    let transport = transport(ctx)?;
+    if let QueuesAction::Init = action {
+        return init(ctx).await;
+    }
+    let transport = transport(ctx).await?;
     let mut all = Vec::new();
     for queue in QUEUES {
         all.push(transport.stats(queue).await?);
@@ -120,8 +128,22 @@ fn print_dead(format: Format, jobs: &[DeadJob]) -> anyhow::Result<()> {
     )
 }
 
+async fn init(ctx: &AppContext) -> anyhow::Result<()> {
+    if ctx.config.queue != QueueTransport::Sqs {
+        eprintln!("nothing to create: the {:?} transport makes its queues itself", ctx.config.queue);
+        return Ok(());
+    }
+    let sqs = SqsQueue::connect(&ctx.config.sqs_queue_prefix).await;
+    let lease = Duration::from_secs(ctx.config.worker.lease_secs);
+    for queue in QUEUES {
+        let (url, dlq) = sqs.init_queue(queue, lease).await?;
+        println!("{queue}: {url} (dead letters: {dlq})");
+    }
+    Ok(())
+}
+
 pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow::Result<()> {
-    let transport = transport(ctx)?;
+    let transport = transport(ctx).await?;
     match action {
         DlqAction::List { queue, selection } => {
             print_dead(format, &transport.dead(&queue, &selection.selector()).await?)

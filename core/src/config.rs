@@ -122,6 +122,8 @@ pub struct Config {
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key tasklane writes.
     pub redis_prefix: String,
+    /// SQS queues are named `<prefix><queue>` and `<prefix><queue>-dlq`.
+    pub sqs_queue_prefix: String,
 }
 
 /// The optional TOML file; every key may be omitted.
@@ -139,6 +141,7 @@ struct FileLayer {
     worker: Option<WorkerConfig>,
     redis_url: Option<SecretString>,
     redis_prefix: Option<String>,
+    sqs_queue_prefix: Option<String>,
 }
 
 impl Config {
@@ -222,6 +225,9 @@ impl Config {
             worker,
             redis_url: env("TASKLANE_REDIS_URL").map(SecretString::from).or(layer.redis_url),
             redis_prefix: env("TASKLANE_REDIS_PREFIX").or(layer.redis_prefix).unwrap_or_else(|| "tasklane:".to_owned()),
+            sqs_queue_prefix: env("TASKLANE_SQS_QUEUE_PREFIX")
+                .or(layer.sqs_queue_prefix)
+                .unwrap_or_else(|| "tasklane-".to_owned()),
         })
     }
 

@@ -75,12 +75,10 @@ async fn run(
     let worker = tokio::spawn(runtime.run(vec![QueueSpec { name: "bench".into(), concurrency }], async move {
         let _ = stopped.await;
     }));
-    loop {
-        let stats = transport.stats("bench").await.unwrap();
-        if stats.ready + stats.in_flight + stats.scheduled == 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    // Poll the handler's own count, not the queue: counting a large backlog would load the
+    // very database being measured.
+    while (latencies.lock().unwrap().len() as u64) < jobs {
+        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let process_secs = processing.elapsed().as_secs_f64();
     stop.send(()).unwrap();

@@ -24,7 +24,7 @@ const RELAY_POLL: Duration = Duration::from_secs(1);
 /// Runs the outbox relay and a worker for every queue until `stop` resolves; then running jobs
 /// get the configured grace period and the rest go back to the queue.
 pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    let transport = transport(&app)?;
+    let transport = transport(&app).await?;
     let settings = app.config.worker.clone();
     let runtime = WorkerRuntime {
         lease: Duration::from_secs(settings.lease_secs.max(1)),

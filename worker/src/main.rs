@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     let migrate = config.is_sqlite();
     let metrics = tasklane_worker::telemetry::install_metrics()?;
     let app = AppContext::start(config, migrate).await?;
-    let transport = tasklane_core::jobs::transport(&app)?;
+    let transport = tasklane_core::jobs::transport(&app).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, worker = %app.config.worker.name, "tasklane-worker health and metrics listening");
     let probes = tasklane_worker::telemetry::router(app.clone(), transport, metrics);

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use tasklane_core::jobs::embedded::SqlQueue;
 use tasklane_core::jobs::redis::RedisQueue;
+use tasklane_core::jobs::sqs::SqsQueue;
 use tasklane_core::jobs::{DeadSelector, Job, JobError, NewJob, Registry, RetryPolicy, Transport};
 use tasklane_core::testing::fresh_context;
 use tasklane_worker::{QueueSpec, WorkerRuntime};
@@ -51,6 +52,18 @@ async fn embedded_jobs_succeed_retry_die_and_come_back_on_replay() {
 async fn redis_jobs_succeed_retry_die_and_come_back_on_replay() {
     let (ctx, _dir) = fresh_context(|_| {}).await;
     succeed_retry_die_and_replay(ctx, Arc::new(redis_queue())).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn sqs_jobs_succeed_retry_die_and_come_back_on_replay() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
+    assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let prefix = format!("tl-test-{}-", tasklane_core::auth::tokens::new_id().replace('_', "x"));
+    let queue = SqsQueue::connect(&prefix).await;
+    queue.init_queue("test", Duration::from_secs(30)).await.unwrap();
+    succeed_retry_die_and_replay(ctx, Arc::new(queue)).await;
 }
 
 /// A Redis transport under a key prefix of its own.

@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod handlers;
 pub mod redis;
 pub mod relay;
+pub mod sqs;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,7 +29,7 @@ pub const EVENTS_QUEUE: &str = "events";
 pub const QUEUES: &[&str] = &[EVENTS_QUEUE];
 
 /// The transport the configuration asks for.
-pub fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
+pub async fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
     use secrecy::ExposeSecret;
     match app.config.queue {
         crate::config::QueueTransport::Embedded => Ok(Arc::new(embedded::SqlQueue::new(app.db.clone()))),
@@ -38,9 +39,7 @@ pub fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
             };
             Ok(Arc::new(redis::RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)?))
         }
-        crate::config::QueueTransport::Sqs => {
-            anyhow::bail!("TASKLANE_QUEUE=sqs is not available in this build yet; use embedded or redis")
-        }
+        crate::config::QueueTransport::Sqs => Ok(Arc::new(sqs::SqsQueue::connect(&app.config.sqs_queue_prefix).await)),
     }
 }
 

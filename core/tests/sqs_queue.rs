@@ -1,0 +1,80 @@
+//! The SQS transport against moto, the local AWS emulator (`scripts/test` starts it and sets
+//! `AWS_ENDPOINT_URL`); each test uses queues of its own. Never run against real AWS.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::Duration;
+
+use tasklane_core::jobs::sqs::SqsQueue;
+use tasklane_core::jobs::{DeadSelector, NewJob, Transport};
+
+async fn fresh_queue() -> SqsQueue {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
+    assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
+    let prefix = format!("tl-test-{}-", tasklane_core::auth::tokens::new_id().replace('_', "x"));
+    let queue = SqsQueue::connect(&prefix).await;
+    queue.init_queue("q", Duration::from_secs(30)).await.unwrap();
+    // Initialising again changes nothing and does not fail.
+    queue.init_queue("q", Duration::from_secs(30)).await.unwrap();
+    queue
+}
+
+fn job(n: u32) -> NewJob {
+    NewJob {
+        queue: "q".to_owned(),
+        kind: "test.noop".to_owned(),
+        version: 1,
+        payload: serde_json::json!({ "n": n }),
+        dedup_key: None,
+        max_attempts: 3,
+    }
+}
+
+const LEASE: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn publish_consume_retry_bury_replay_purge() {
+    let queue = fresh_queue().await;
+    queue.enqueue(vec![job(1), job(2)]).await.unwrap();
+    assert_eq!(queue.stats("q").await.unwrap().ready, 2);
+
+    let mut claimed = queue.claim("q", "w", 10, LEASE).await.unwrap();
+    while claimed.len() < 2 {
+        claimed.extend(queue.claim("q", "w", 10, LEASE).await.unwrap());
+    }
+    assert!(claimed.iter().all(|d| d.attempt == 1));
+    let (done, flaky) = (claimed.remove(0), claimed.remove(0));
+    queue.complete(&done, "w").await.unwrap();
+
+    // A retry with no delay comes straight back, one attempt further.
+    queue.retry_later(&flaky, "w", Duration::ZERO, "flaky").await.unwrap();
+    let again = queue.claim("q", "w", 10, LEASE).await.unwrap().remove(0);
+    assert_eq!((again.attempt, &again.payload), (2, &flaky.payload));
+    queue.bury(&again, "w", "gave up").await.unwrap();
+
+    let dead = queue.dead("q", &DeadSelector::default()).await.unwrap();
+    assert_eq!(dead.len(), 1);
+    assert_eq!((dead[0].attempts, dead[0].last_error.as_deref()), (2, Some("gave up")));
+    // Listing put them back: they are still there to replay.
+    let by_kind = DeadSelector { kind: Some("test.noop".into()), ..Default::default() };
+    assert_eq!(queue.replay("q", &by_kind).await.unwrap(), 1);
+    let replayed = queue.claim("q", "w", 10, LEASE).await.unwrap().remove(0);
+    assert_eq!((replayed.attempt, &replayed.payload), (1, &flaky.payload));
+    queue.bury(&replayed, "w", "still broken").await.unwrap();
+    assert_eq!(queue.purge("q", &DeadSelector::default()).await.unwrap(), 1);
+    assert!(queue.dead("q", &DeadSelector::default()).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn released_messages_are_visible_again_at_once() {
+    let queue = fresh_queue().await;
+    queue.enqueue(vec![job(1)]).await.unwrap();
+    let held = queue.claim("q", "leaving", 10, LEASE).await.unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(queue.release("leaving").await.unwrap(), 1);
+    let taken = queue.claim("q", "staying", 10, LEASE).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].attempt, 2, "SQS counts every receive");
+}
