@@ -136,3 +136,76 @@ async fn succeed_retry_die_and_replay(ctx: tasklane_core::AppContext, queue: Arc
     stop.send(()).unwrap();
     tokio::time::timeout(Duration::from_secs(10), running).await.expect("the worker did not stop").unwrap().unwrap();
 }
+
+#[derive(Serialize, Deserialize)]
+struct Slow {
+    n: u32,
+}
+
+impl Job for Slow {
+    const KIND: &'static str = "test.slow";
+    const QUEUE: &'static str = "slow";
+}
+
+/// Jobs that run three times longer than their lease are extended, not handed to a second
+/// worker: each runs once, never two at a time.
+async fn slow_jobs_keep_their_lease(ctx: tasklane_core::AppContext, queue: Arc<dyn Transport>) {
+    let starts: Arc<Mutex<HashMap<u32, u32>>> = Arc::default();
+    let registry = || {
+        let starts = starts.clone();
+        let mut registry = Registry::default();
+        registry.register(move |_ctx, job: Slow| {
+            let starts = starts.clone();
+            async move {
+                *starts.lock().unwrap().entry(job.n).or_default() += 1;
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                Ok(())
+            }
+        });
+        registry
+    };
+    queue.enqueue((0..4).map(|n| NewJob::of(&Slow { n }).unwrap()).collect()).await.unwrap();
+    let mut stops = Vec::new();
+    let mut workers = Vec::new();
+    for name in ["slow-a", "slow-b"] {
+        let runtime = WorkerRuntime {
+            lease: Duration::from_secs(1),
+            idle_poll: Duration::from_millis(20),
+            grace: Duration::from_secs(5),
+            ..WorkerRuntime::new(ctx.clone(), queue.clone(), registry(), name)
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        stops.push(stop);
+        workers.push(tokio::spawn(runtime.run(vec![QueueSpec { name: "slow".into(), concurrency: 2 }], async move {
+            let _ = stopped.await;
+        })));
+    }
+    wait_until("the slow jobs to finish", async || {
+        let stats = queue.stats("slow").await.unwrap();
+        stats.ready + stats.in_flight + stats.scheduled == 0
+    })
+    .await;
+    let starts = starts.lock().unwrap().clone();
+    assert_eq!(starts.len(), 4);
+    assert!(starts.values().all(|&n| n == 1), "a job ran twice: {starts:?}");
+    for stop in stops {
+        stop.send(()).unwrap();
+    }
+    for worker in workers {
+        tokio::time::timeout(Duration::from_secs(10), worker).await.expect("a worker did not stop").unwrap().unwrap();
+    }
+}
+
+#[tokio::test]
+async fn embedded_slow_jobs_keep_their_lease() {
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let queue = Arc::new(SqlQueue::new(ctx.db.clone()));
+    slow_jobs_keep_their_lease(ctx, queue).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn redis_slow_jobs_keep_their_lease() {
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    slow_jobs_keep_their_lease(ctx, Arc::new(redis_queue())).await;
+}
