@@ -181,6 +181,9 @@ impl Transport for Recording {
     fn name(&self) -> &'static str {
         "recording"
     }
+    fn shares_database(&self) -> bool {
+        true
+    }
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Res<()> {
         self.record(&jobs)?;
         self.inner.enqueue(jobs).await

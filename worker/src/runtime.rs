@@ -250,7 +250,7 @@ fn backend(shared: Shared, queue: String, batch: usize) -> CustomBackend<Deliver
                         // The transport is down: wait and try again, longer each time.
                         failures = failures.saturating_add(1);
                         let pause =
-                            (runtime.idle_poll * 2u32.saturating_pow(failures.min(6))).min(Duration::from_secs(30));
+                            (runtime.idle_poll * 2u32.saturating_pow(failures.min(6))).min(Duration::from_secs(5));
                         tracing::warn!(%queue, error = %err, ?pause, "cannot claim jobs; retrying");
                         tokio::time::sleep(pause).await;
                     }

@@ -206,6 +206,10 @@ impl Transport for SqlQueue {
         "embedded"
     }
 
+    fn shares_database(&self) -> bool {
+        true
+    }
+
     async fn enqueue(&self, new_jobs: Vec<NewJob>) -> Result<()> {
         insert(&self.db, new_jobs).await
     }

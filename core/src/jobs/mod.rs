@@ -303,6 +303,10 @@ pub trait Transport: Send + Sync {
     fn name(&self) -> &'static str;
     /// Enqueues jobs; a job whose dedup key is already queued is skipped.
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<()>;
+    /// True when the queue lives in the application database (the embedded transport).
+    fn shares_database(&self) -> bool {
+        false
+    }
     /// Enqueues jobs as part of `txn` where the transport lives in the same database (so the
     /// outbox and the queue commit together); other transports enqueue straight away.
     async fn enqueue_within(&self, txn: &sea_orm::DatabaseTransaction, jobs: Vec<NewJob>) -> Result<()> {

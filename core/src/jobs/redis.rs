@@ -137,8 +137,8 @@ impl RedisQueue {
             redis::Client::open(url).with_context(|| format!("invalid Redis URL {}", crate::db::redact(url)))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(5)))
-            .set_response_timeout(Some(Duration::from_secs(10)))
-            .set_max_delay(Duration::from_secs(5));
+            .set_response_timeout(Some(Duration::from_secs(5)))
+            .set_max_delay(Duration::from_secs(2));
         let conn =
             ConnectionManager::new_lazy_with_config(client, config).context("cannot set up the Redis connection")?;
         Ok(Self {
@@ -269,6 +269,39 @@ impl RedisQueue {
         Ok(())
     }
 
+    /// One attempt at claiming (see [`Transport::claim`]).
+    async fn claim_once(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
+        self.ensure_group(queue).await?;
+        let mut conn = self.conn.clone();
+        self.promote
+            .key(self.delayed(queue))
+            .key(self.stream(queue))
+            .arg(now_ms())
+            .arg(PROMOTE_BATCH)
+            .invoke_async::<i64>(&mut conn)
+            .await
+            .map_err(anyhow::Error::from)?;
+        let mut deliveries = self.reclaim(queue, worker, max, lease).await?;
+        if deliveries.len() < max {
+            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
+                .arg("GROUP")
+                .arg(GROUP)
+                .arg(worker)
+                .arg("COUNT")
+                .arg(max - deliveries.len())
+                .arg("STREAMS")
+                .arg(self.stream(queue))
+                .arg(">")
+                .query_async(&mut conn)
+                .await
+                .map_err(anyhow::Error::from)?;
+            for key in reply.map(|r| r.keys).unwrap_or_default() {
+                deliveries.extend(key.ids.iter().filter_map(|entry| Self::delivery(queue, entry, 1)));
+            }
+        }
+        Ok(deliveries)
+    }
+
     /// The dead entries a selector takes, oldest first.
     async fn select_dead(&self, queue: &str, selector: &DeadSelector) -> Result<Vec<(StreamId, Stored)>> {
         let mut conn = self.conn.clone();
@@ -339,35 +372,17 @@ impl Transport for RedisQueue {
     }
 
     async fn claim(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
-        self.ensure_group(queue).await?;
-        let mut conn = self.conn.clone();
-        self.promote
-            .key(self.delayed(queue))
-            .key(self.stream(queue))
-            .arg(now_ms())
-            .arg(PROMOTE_BATCH)
-            .invoke_async::<i64>(&mut conn)
-            .await
-            .map_err(anyhow::Error::from)?;
-        let mut deliveries = self.reclaim(queue, worker, max, lease).await?;
-        if deliveries.len() < max {
-            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(GROUP)
-                .arg(worker)
-                .arg("COUNT")
-                .arg(max - deliveries.len())
-                .arg("STREAMS")
-                .arg(self.stream(queue))
-                .arg(">")
-                .query_async(&mut conn)
-                .await
-                .map_err(anyhow::Error::from)?;
-            for key in reply.map(|r| r.keys).unwrap_or_default() {
-                deliveries.extend(key.ids.iter().filter_map(|entry| Self::delivery(queue, entry, 1)));
+        match self.claim_once(queue, worker, max, lease).await {
+            // A Redis that lost its data (restarted without persistence) has no consumer group
+            // any more: make it again and carry on.
+            Err(err) if format!("{err:#}").contains("NOGROUP") => {
+                if let Ok(mut groups) = self.groups.lock() {
+                    groups.remove(queue);
+                }
+                self.claim_once(queue, worker, max, lease).await
             }
+            other => other,
         }
-        Ok(deliveries)
     }
 
     async fn extend(&self, deliveries: &[Delivery], worker: &str, _lease: Duration) -> Result<()> {

@@ -1,0 +1,132 @@
+//! With the Redis transport down, the API keeps accepting task changes; when Redis is back
+//! (empty, as after a restart without persistence) the relay and the workers reconnect by
+//! themselves and every event reaches the handler exactly once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tasklane_core::auth::{Principal, Role};
+use tasklane_core::jobs::redis::RedisQueue;
+use tasklane_core::jobs::relay::{self, TaskEventJob};
+use tasklane_core::jobs::{JobError, Registry, Transport};
+use tasklane_core::testing::fresh_context;
+use tasklane_worker::{QueueSpec, WorkerRuntime};
+
+struct RedisServer(Child);
+
+impl RedisServer {
+    fn start(port: u16) -> Self {
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is needed for this test");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "redis-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self(child)
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+async fn wait_until(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !done().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut redis = Some(RedisServer::start(port));
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let queue: Arc<dyn Transport> =
+        Arc::new(RedisQueue::connect(&format!("redis://127.0.0.1:{port}"), "outage:").unwrap());
+
+    let seen: Arc<Mutex<HashMap<i64, u32>>> = Arc::default();
+    let mut registry = Registry::default();
+    {
+        let seen = seen.clone();
+        registry.register(move |_ctx, event: TaskEventJob| {
+            let seen = seen.clone();
+            async move {
+                *seen.lock().unwrap().entry(event.event_id).or_default() += 1;
+                Ok::<(), JobError>(())
+            }
+        });
+    }
+    let runtime = WorkerRuntime {
+        idle_poll: Duration::from_millis(20),
+        grace: Duration::from_secs(2),
+        ..WorkerRuntime::new(ctx.clone(), queue.clone(), registry, "outage-worker")
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let relay = tokio::spawn(relay::run(
+        ctx.clone(),
+        queue.clone(),
+        100,
+        Duration::from_millis(100),
+        until_stopped(stopped.clone()),
+    ));
+    let workers =
+        tokio::spawn(runtime.run(vec![QueueSpec { name: "events".into(), concurrency: 4 }], until_stopped(stopped)));
+
+    let user = tasklane_core::accounts::create_user(
+        &ctx,
+        &tasklane_core::accounts::Email::parse("outage@example.com").unwrap(),
+        &tasklane_core::auth::password::Password::parse("outage password".into()).unwrap(),
+        &tasklane_core::accounts::DisplayName::parse("Outage").unwrap(),
+        Role::Member,
+    )
+    .await
+    .unwrap();
+    let who = Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() };
+    let write = async |count: usize| {
+        for i in 0..count {
+            let input = serde_json::from_value(serde_json::json!({ "name": format!("outage {i}") })).unwrap();
+            tasklane_core::tasks::create(&ctx, &who, input).await.expect("task writes must not need the queue");
+        }
+    };
+
+    write(10).await;
+    wait_until("the first events", 30, async || seen.lock().unwrap().len() == 10).await;
+
+    redis.take();
+    let started = Instant::now();
+    write(10).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "task writes stalled behind the dead queue: {:?}",
+        started.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(seen.lock().unwrap().len(), 10, "nothing can be delivered while Redis is down");
+
+    let _redis = RedisServer::start(port);
+    wait_until("the events written during the outage", 60, async || seen.lock().unwrap().len() == 20).await;
+    let seen = seen.lock().unwrap().clone();
+    assert!(seen.values().all(|&n| n == 1), "an event was handled twice: {seen:?}");
+
+    stop.send(true).unwrap();
+    relay.await.unwrap();
+    tokio::time::timeout(Duration::from_secs(10), workers).await.expect("workers did not stop").unwrap().unwrap();
+}
