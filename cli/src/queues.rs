@@ -2,12 +2,14 @@
 
 use anyhow::bail;
 use clap::{Args, Subcommand};
+use std::io::IsTerminal;
 use std::time::Duration;
 use tasklane_core::AppContext;
 
 use tasklane_core::config::QueueTransport;
+use tasklane_core::jobs::routed::SQS_QUEUES;
 use tasklane_core::jobs::sqs::SqsQueue;
-use tasklane_core::jobs::{DeadJob, DeadSelector, QUEUES, transport};
+use tasklane_core::jobs::{DeadJob, DeadSelector, QUEUES, Transport, transport};
 
 use crate::{Format, confirm, output};
 
@@ -135,7 +137,7 @@ async fn init(ctx: &AppContext) -> anyhow::Result<()> {
     }
     let sqs = SqsQueue::connect(&ctx.config.sqs_queue_prefix).await;
     let lease = Duration::from_secs(ctx.config.worker.lease_secs);
-    for queue in QUEUES {
+    for queue in QUEUES.iter().filter(|queue| SQS_QUEUES.contains(queue)) {
         let (url, dlq) = sqs.init_queue(queue, lease).await?;
         println!("{queue}: {url} (dead letters: {dlq})");
     }
@@ -176,7 +178,7 @@ pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow:
                 eprintln!("dry run: {} job(s) would be replayed", jobs.len());
                 return print_dead(format, &jobs);
             }
-            let replayed = transport.replay(&queue, &selector).await?;
+            let replayed = replay_with_progress(transport.as_ref(), &queue, &selector).await?;
             report(format, "replayed", replayed)
         }
         DlqAction::Purge { queue, selection, yes } => {
@@ -192,6 +194,33 @@ pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow:
             report(format, "purged", purged)
         }
     }
+}
+
+/// Jobs replayed per step, so a long replay shows progress and an interruption loses little.
+const REPLAY_STEP: u64 = 500;
+
+/// Replays in steps, drawing a progress line on a terminal.
+async fn replay_with_progress(transport: &dyn Transport, queue: &str, selector: &DeadSelector) -> anyhow::Result<u64> {
+    let total = transport.dead(queue, selector).await?.len() as u64;
+    let on_terminal = std::io::stderr().is_terminal();
+    let mut replayed = 0;
+    while replayed < total {
+        let step = DeadSelector { limit: Some(REPLAY_STEP.min(total - replayed)), ..selector.clone() };
+        let moved = transport.replay(queue, &step).await?;
+        if moved == 0 {
+            break;
+        }
+        replayed += moved;
+        if on_terminal {
+            let width = 30;
+            let filled = (replayed * width / total.max(1)) as usize;
+            eprint!("\rreplaying [{}{}] {replayed}/{total}", "#".repeat(filled), " ".repeat(width as usize - filled));
+        }
+    }
+    if on_terminal && total > 0 {
+        eprintln!();
+    }
+    Ok(replayed)
 }
 
 fn report(format: Format, verb: &str, count: u64) -> anyhow::Result<()> {

@@ -78,3 +78,27 @@ async fn released_messages_are_visible_again_at_once() {
     assert_eq!(taken.len(), 1);
     assert_eq!(taken[0].attempt, 2, "SQS counts every receive");
 }
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn in_sqs_mode_events_ride_sqs_and_other_queues_ride_redis() {
+    use std::sync::Arc;
+    use tasklane_core::jobs::redis::RedisQueue;
+    use tasklane_core::jobs::routed::Routed;
+
+    let sqs = Arc::new(fresh_queue().await);
+    sqs.init_queue("events", Duration::from_secs(30)).await.unwrap();
+    let url = std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let redis =
+        Arc::new(RedisQueue::connect(&url, &format!("tl-test:{}:", tasklane_core::auth::tokens::new_id())).unwrap());
+    let routed = Routed::new(sqs.clone(), redis.clone());
+    let to = |queue: &str| NewJob { queue: queue.to_owned(), ..job(1) };
+    routed.enqueue(vec![to("events"), to("reports"), to("reports")]).await.unwrap();
+    assert_eq!(sqs.stats("events").await.unwrap().ready, 1);
+    assert_eq!(redis.stats("reports").await.unwrap().ready, 2);
+    assert_eq!(routed.stats("reports").await.unwrap().transport, "redis");
+    let claimed = routed.claim("events", "w", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    routed.complete(&claimed[0], "w").await.unwrap();
+    assert_eq!(sqs.stats("events").await.unwrap().in_flight + sqs.stats("events").await.unwrap().ready, 0);
+}

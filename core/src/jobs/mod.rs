@@ -9,6 +9,7 @@ pub mod embedded;
 pub mod handlers;
 pub mod redis;
 pub mod relay;
+pub mod routed;
 pub mod sqs;
 
 use std::collections::HashMap;
@@ -28,18 +29,23 @@ pub const EVENTS_QUEUE: &str = "events";
 /// Every queue this build's handlers consume.
 pub const QUEUES: &[&str] = &[EVENTS_QUEUE];
 
+fn redis_transport(app: &AppContext) -> anyhow::Result<redis::RedisQueue> {
+    use secrecy::ExposeSecret;
+    let Some(url) = &app.config.redis_url else {
+        anyhow::bail!("TASKLANE_QUEUE={:?} needs TASKLANE_REDIS_URL", app.config.queue);
+    };
+    redis::RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)
+}
+
 /// The transport the configuration asks for.
 pub async fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
-    use secrecy::ExposeSecret;
     match app.config.queue {
         crate::config::QueueTransport::Embedded => Ok(Arc::new(embedded::SqlQueue::new(app.db.clone()))),
-        crate::config::QueueTransport::Redis => {
-            let Some(url) = &app.config.redis_url else {
-                anyhow::bail!("TASKLANE_QUEUE=redis needs TASKLANE_REDIS_URL");
-            };
-            Ok(Arc::new(redis::RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)?))
+        crate::config::QueueTransport::Redis => Ok(Arc::new(redis_transport(app)?)),
+        crate::config::QueueTransport::Sqs => {
+            let sqs = sqs::SqsQueue::connect(&app.config.sqs_queue_prefix).await;
+            Ok(Arc::new(routed::Routed::new(Arc::new(sqs), Arc::new(redis_transport(app)?))))
         }
-        crate::config::QueueTransport::Sqs => Ok(Arc::new(sqs::SqsQueue::connect(&app.config.sqs_queue_prefix).await)),
     }
 }
 
