@@ -127,7 +127,15 @@ pub struct RedisQueue {
     groups: Mutex<HashSet<String>>,
     /// Per queue: where the next `XAUTOCLAIM` scan starts, and when it last ran.
     reclaim: Mutex<HashMap<String, (String, Instant)>>,
+    client: redis::Client,
+    config: redis::aio::ConnectionManagerConfig,
+    /// Per queue and worker: a connection of its own for `XREADGROUP … BLOCK`, which would
+    /// otherwise hold up every other command on the shared one.
+    readers: tokio::sync::Mutex<HashMap<(String, String), ConnectionManager>>,
 }
+
+/// How long a claim waits on an empty stream for new entries.
+const BLOCK_MS: u64 = 1000;
 
 impl RedisQueue {
     /// Connects lazily (a Redis that is down at start-up is retried, not fatal) with
@@ -139,10 +147,13 @@ impl RedisQueue {
             .set_connection_timeout(Some(Duration::from_secs(5)))
             .set_response_timeout(Some(Duration::from_secs(5)))
             .set_max_delay(Duration::from_secs(2));
-        let conn =
-            ConnectionManager::new_lazy_with_config(client, config).context("cannot set up the Redis connection")?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
+            .context("cannot set up the Redis connection")?;
         Ok(Self {
             conn,
+            client,
+            config,
+            readers: tokio::sync::Mutex::new(HashMap::new()),
             prefix: prefix.to_owned(),
             ack: Script::new(ACK),
             promote: Script::new(PROMOTE),
@@ -283,16 +294,20 @@ impl RedisQueue {
             .map_err(anyhow::Error::from)?;
         let mut deliveries = self.reclaim(queue, worker, max, lease).await?;
         if deliveries.len() < max {
-            let reply: Option<StreamReadReply> = redis::cmd("XREADGROUP")
-                .arg("GROUP")
-                .arg(GROUP)
-                .arg(worker)
-                .arg("COUNT")
-                .arg(max - deliveries.len())
+            // Wait for new entries only when there is nothing else to hand out.
+            let mut read = redis::cmd("XREADGROUP");
+            read.arg("GROUP").arg(GROUP).arg(worker).arg("COUNT").arg(max - deliveries.len());
+            let mut reader = if deliveries.is_empty() {
+                read.arg("BLOCK").arg(BLOCK_MS);
+                self.reader(queue, worker).await?
+            } else {
+                conn.clone()
+            };
+            let reply: Option<StreamReadReply> = read
                 .arg("STREAMS")
                 .arg(self.stream(queue))
                 .arg(">")
-                .query_async(&mut conn)
+                .query_async(&mut reader)
                 .await
                 .map_err(anyhow::Error::from)?;
             for key in reply.map(|r| r.keys).unwrap_or_default() {
@@ -300,6 +315,18 @@ impl RedisQueue {
             }
         }
         Ok(deliveries)
+    }
+
+    async fn reader(&self, queue: &str, worker: &str) -> Result<ConnectionManager> {
+        let mut readers = self.readers.lock().await;
+        let key = (queue.to_owned(), worker.to_owned());
+        if let Some(reader) = readers.get(&key) {
+            return Ok(reader.clone());
+        }
+        let reader = ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            .context("cannot set up a Redis reader connection")?;
+        readers.insert(key, reader.clone());
+        Ok(reader)
     }
 
     /// The dead entries a selector takes, oldest first.
