@@ -48,3 +48,19 @@ pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, Tem
     adjust(&mut config);
     (AppContext::start(config, true).await.unwrap(), TempDir(data_dir))
 }
+
+/// Creates a member and returns them as the signed-in principal of core calls.
+pub async fn member(ctx: &AppContext, email: &str) -> crate::auth::Principal {
+    use crate::accounts::{DisplayName, Email, create_user};
+    use crate::auth::{Principal, Role, password::Password};
+    let user = create_user(
+        ctx,
+        &Email::parse(email).unwrap(),
+        &Password::parse("member password".into()).unwrap(),
+        &DisplayName::parse("Member").unwrap(),
+        Role::Member,
+    )
+    .await
+    .unwrap();
+    Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() }
+}

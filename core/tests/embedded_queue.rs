@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tasklane_core::auth::{Principal, Role};
 use tasklane_core::jobs::embedded::SqlQueue;
 use tasklane_core::jobs::relay::{TaskEventJob, publish_batch};
 use tasklane_core::jobs::{DeadJob, DeadSelector, Delivery, Job, NewJob, QueueStats, Transport};
@@ -225,16 +224,7 @@ impl Transport for Recording {
 }
 
 async fn write_tasks(ctx: &AppContext, count: usize) {
-    let user = tasklane_core::accounts::create_user(
-        ctx,
-        &tasklane_core::accounts::Email::parse("relay@example.com").unwrap(),
-        &tasklane_core::auth::password::Password::parse("relay password".into()).unwrap(),
-        &tasklane_core::accounts::DisplayName::parse("Relay").unwrap(),
-        Role::Member,
-    )
-    .await
-    .unwrap();
-    let who = Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() };
+    let who = tasklane_core::testing::member(ctx, "relay@example.com").await;
     for i in 0..count {
         let input = serde_json::from_value(serde_json::json!({ "name": format!("task {i}") })).unwrap();
         let task = tasks::create(ctx, &who, input).await.unwrap();

@@ -5,7 +5,6 @@
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use tasklane_core::auth::{Principal, Role};
 use tasklane_core::jobs::Transport;
 use tasklane_core::jobs::embedded::SqlQueue;
 use tasklane_core::testing::fresh_context;
@@ -19,16 +18,7 @@ async fn every_task_event_is_published_and_consumed() {
         let _ = stopped.await;
     }));
 
-    let user = tasklane_core::accounts::create_user(
-        &ctx,
-        &tasklane_core::accounts::Email::parse("flow@example.com").unwrap(),
-        &tasklane_core::auth::password::Password::parse("flow password".into()).unwrap(),
-        &tasklane_core::accounts::DisplayName::parse("Flow").unwrap(),
-        Role::Member,
-    )
-    .await
-    .unwrap();
-    let who = Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() };
+    let who = tasklane_core::testing::member(&ctx, "flow@example.com").await;
     for i in 0..25 {
         let input = serde_json::from_value(serde_json::json!({ "name": format!("flow {i}") })).unwrap();
         tasklane_core::tasks::create(&ctx, &who, input).await.unwrap();

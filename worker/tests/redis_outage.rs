@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tasklane_core::auth::{Principal, Role};
 use tasklane_core::jobs::redis::RedisQueue;
 use tasklane_core::jobs::relay::{self, TaskEventJob};
 use tasklane_core::jobs::{JobError, Registry, Transport};
@@ -90,16 +89,7 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
     let workers =
         tokio::spawn(runtime.run(vec![QueueSpec { name: "events".into(), concurrency: 4 }], until_stopped(stopped)));
 
-    let user = tasklane_core::accounts::create_user(
-        &ctx,
-        &tasklane_core::accounts::Email::parse("outage@example.com").unwrap(),
-        &tasklane_core::auth::password::Password::parse("outage password".into()).unwrap(),
-        &tasklane_core::accounts::DisplayName::parse("Outage").unwrap(),
-        Role::Member,
-    )
-    .await
-    .unwrap();
-    let who = Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() };
+    let who = tasklane_core::testing::member(&ctx, "outage@example.com").await;
     let write = async |count: usize| {
         for i in 0..count {
             let input = serde_json::from_value(serde_json::json!({ "name": format!("outage {i}") })).unwrap();

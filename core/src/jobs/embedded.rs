@@ -69,6 +69,13 @@ fn delivery(row: jobs::Model) -> Delivery {
     }
 }
 
+/// Clears the lease: the job is no longer held by any worker.
+fn unleased(update: sea_orm::UpdateMany<Entity>) -> sea_orm::UpdateMany<Entity> {
+    update
+        .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
+        .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
+}
+
 /// The row a delivery may still acknowledge: same id, same worker, same attempt.
 fn fenced(delivery: &Delivery, worker: &str) -> Condition {
     Condition::all()
@@ -242,11 +249,9 @@ impl Transport for SqlQueue {
     }
 
     async fn retry_later(&self, delivery: &Delivery, worker: &str, delay: Duration, error: &str) -> Result<()> {
-        let update = Entity::update_many()
+        let update = unleased(Entity::update_many())
             .col_expr(Column::State, Expr::value(READY))
             .col_expr(Column::RunAt, Expr::value(later(delay)))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
-            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LastError, Expr::value(error))
             .filter(fenced(delivery, worker));
         retrying(|| update.clone().exec(&self.db)).await?;
@@ -254,23 +259,20 @@ impl Transport for SqlQueue {
     }
 
     async fn bury(&self, delivery: &Delivery, worker: &str, error: &str) -> Result<()> {
-        let update = Entity::update_many()
+        let update = unleased(Entity::update_many())
             .col_expr(Column::State, Expr::value(DEAD))
             .col_expr(Column::DeadAt, Expr::value(crate::stored_now()))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
-            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .col_expr(Column::LastError, Expr::value(error))
             .filter(fenced(delivery, worker));
         retrying(|| update.clone().exec(&self.db)).await?;
         Ok(())
     }
+
     async fn release(&self, worker: &str) -> Result<u64> {
         // A released job was handed out but not finished; it does not count as an attempt.
-        let released = Entity::update_many()
+        let released = unleased(Entity::update_many())
             .col_expr(Column::State, Expr::value(READY))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).sub(1))
-            .col_expr(Column::LeaseUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
-            .col_expr(Column::LeaseOwner, Expr::value(Option::<String>::None))
             .filter(Column::State.eq(RUNNING))
             .filter(Column::LeaseOwner.eq(worker))
             .exec(&self.db)
