@@ -18,8 +18,9 @@ use tasklane_core::jobs::{QUEUES, handlers, relay, transport};
 
 /// How many events the outbox relay publishes per batch.
 const RELAY_BATCH: u64 = 500;
-/// How often the relay looks for events written by other processes.
-const RELAY_POLL: Duration = Duration::from_secs(1);
+/// How often the relay looks for events written by other processes (the API replicas); one
+/// indexed query each time.
+const RELAY_POLL: Duration = Duration::from_millis(250);
 
 /// Runs the outbox relay and a worker for every queue until `stop` resolves; then running jobs
 /// get the configured grace period and the rest go back to the queue.

@@ -133,33 +133,54 @@ impl SqsQueue {
     }
 
     async fn send_batch(&self, url: &str, bodies: Vec<String>) -> Result<()> {
-        for chunk in bodies.chunks(10) {
+        self.batched(Batch::Send, url, &bodies).await
+    }
+
+    /// Runs a batch call over `items` ten at a time, trying the entries SQS reports as failed
+    /// again a few times.
+    async fn batched(&self, batch: Batch, url: &str, items: &[String]) -> Result<()> {
+        for chunk in items.chunks(10) {
             let mut pending: Vec<(String, String)> =
-                chunk.iter().enumerate().map(|(i, body)| (i.to_string(), body.clone())).collect();
+                chunk.iter().enumerate().map(|(i, item)| (i.to_string(), item.clone())).collect();
             for _ in 0..5 {
-                let entries = pending
-                    .iter()
-                    .map(|(id, body)| {
-                        aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder().id(id).message_body(body).build()
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::from)?;
-                let sent = self
-                    .client
-                    .send_message_batch()
-                    .queue_url(url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let failed: Vec<&str> = sent.failed().iter().map(|f| f.id()).collect();
-                pending.retain(|(id, _)| failed.contains(&id.as_str()));
+                let failed: Vec<String> = match batch {
+                    Batch::Send => {
+                        let entries = pending
+                            .iter()
+                            .map(|(id, body)| {
+                                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                                    .id(id)
+                                    .message_body(body)
+                                    .build()
+                            })
+                            .collect::<std::result::Result<Vec<_>, _>>()
+                            .map_err(anyhow::Error::from)?;
+                        let sent =
+                            self.client.send_message_batch().queue_url(url).set_entries(Some(entries)).send().await;
+                        sent.map_err(anyhow::Error::from)?.failed().iter().map(|f| f.id().to_owned()).collect()
+                    }
+                    Batch::Delete => {
+                        let entries = pending
+                            .iter()
+                            .map(|(id, receipt)| {
+                                DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build()
+                            })
+                            .collect::<std::result::Result<Vec<_>, _>>()
+                            .map_err(anyhow::Error::from)?;
+                        let deleted =
+                            self.client.delete_message_batch().queue_url(url).set_entries(Some(entries)).send().await;
+                        deleted.map_err(anyhow::Error::from)?.failed().iter().map(|f| f.id().to_owned()).collect()
+                    }
+                };
+                pending.retain(|(id, _)| failed.contains(id));
                 if pending.is_empty() {
                     break;
                 }
             }
             if !pending.is_empty() {
-                return Err(anyhow!("SQS refused {} message(s) after retries", pending.len()).into());
+                return Err(
+                    anyhow!("SQS failed {} message(s) of a {batch:?} batch after retries", pending.len()).into()
+                );
             }
         }
         Ok(())
@@ -191,36 +212,7 @@ impl SqsQueue {
     }
 
     async fn delete(&self, queue_url: &str, receipts: &[String]) -> Result<()> {
-        for chunk in receipts.chunks(10) {
-            let mut pending: Vec<(String, String)> =
-                chunk.iter().enumerate().map(|(i, r)| (i.to_string(), r.clone())).collect();
-            for _ in 0..5 {
-                let entries = pending
-                    .iter()
-                    .map(|(id, receipt)| {
-                        DeleteMessageBatchRequestEntry::builder().id(id).receipt_handle(receipt).build()
-                    })
-                    .collect::<std::result::Result<Vec<_>, _>>()
-                    .map_err(anyhow::Error::from)?;
-                let deleted = self
-                    .client
-                    .delete_message_batch()
-                    .queue_url(queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(anyhow::Error::from)?;
-                let failed: Vec<&str> = deleted.failed().iter().map(|f| f.id()).collect();
-                pending.retain(|(id, _)| failed.contains(&id.as_str()));
-                if pending.is_empty() {
-                    break;
-                }
-            }
-            if !pending.is_empty() {
-                return Err(anyhow!("SQS did not delete {} message(s)", pending.len()).into());
-            }
-        }
-        Ok(())
+        self.batched(Batch::Delete, queue_url, receipts).await
     }
 
     async fn set_visibility(&self, queue_url: &str, receipt: &str, seconds: u64) -> Result<()> {
@@ -322,6 +314,13 @@ impl SqsQueue {
         }
         Ok((taken, listed))
     }
+}
+
+/// Which batch call [`SqsQueue::batched`] makes.
+#[derive(Clone, Copy, Debug)]
+enum Batch {
+    Send,
+    Delete,
 }
 
 /// What [`SqsQueue::walk_dead`] does with the selected dead messages.
