@@ -233,7 +233,6 @@ fn backend(shared: Shared, queue: String, batch: usize) -> CustomBackend<Deliver
             let runtime = &shared.runtime;
             loop {
                 if let Some(delivery) = buffer.pop_front() {
-                    shared.in_flight.add(&delivery);
                     let waited = (tasklane_core::now() - delivery.enqueued_at).to_std().unwrap_or_default();
                     metrics::histogram!("tasklane_job_queue_latency_seconds", "queue" => delivery.queue.clone())
                         .record(waited.as_secs_f64());
@@ -243,6 +242,11 @@ fn backend(shared: Shared, queue: String, batch: usize) -> CustomBackend<Deliver
                 match runtime.transport.claim(&queue, &runtime.name, batch, runtime.lease).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         failures = 0;
+                        // Leased from now on, so extended from now on, even while waiting here
+                        // for a free slot.
+                        for delivery in &claimed {
+                            shared.in_flight.add(delivery);
+                        }
                         buffer.extend(claimed);
                     }
                     Ok(_) => tokio::time::sleep(runtime.idle_poll).await,
