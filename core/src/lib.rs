@@ -51,6 +51,9 @@ pub struct AppContext {
 impl AppContext {
     /// Connects to the database, migrates it when asked, and prepares signing keys.
     pub async fn start(config: config::Config, migrate: bool) -> anyhow::Result<Self> {
+        // Two TLS crypto back-ends are linked (the AWS SDK's and the database driver's); name
+        // one, or the first TLS connection that relies on the process default would panic.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let db = db::connect(&config).await?;
         if migrate {
             db::migrate_up(&db).await?;
