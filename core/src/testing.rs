@@ -64,3 +64,19 @@ pub async fn member(ctx: &AppContext, email: &str) -> crate::auth::Principal {
     .unwrap();
     Principal { user_id: user.id, email: user.email, role: Role::Member, session_id: String::new() }
 }
+
+/// Polls `done` until it holds, failing the test with `what` after `timeout`: tests wait on
+/// conditions with a deadline, never on a fixed sleep.
+pub async fn wait_until(what: &str, timeout: std::time::Duration, mut done: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !done().await {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// Checks that the AWS SDK points at a local emulator, so a test can never reach real AWS.
+pub fn assert_local_aws() {
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
+    assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
+}

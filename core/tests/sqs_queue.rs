@@ -9,8 +9,7 @@ use tasklane_core::jobs::sqs::SqsQueue;
 use tasklane_core::jobs::{DeadSelector, NewJob, Transport};
 
 async fn fresh_queue() -> SqsQueue {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
-    assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
+    tasklane_core::testing::assert_local_aws();
     let prefix = format!("tl-test-{}-", tasklane_core::auth::tokens::new_id().replace('_', "x"));
     let queue = SqsQueue::connect(&prefix).await;
     queue.init_queue("q", Duration::from_secs(30)).await.unwrap();

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tasklane_core::jobs::embedded::SqlQueue;
 use tasklane_core::jobs::relay::TaskEventJob;
 use tasklane_core::jobs::{NewJob, Transport};
+use tasklane_core::testing::wait_until;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -43,14 +44,6 @@ fn http_get(port: u16, path: &str) -> Option<String> {
     Some(reply)
 }
 
-async fn wait_for(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn events(count: i64) -> Vec<NewJob> {
     (0..count)
         .map(|n| {
@@ -80,7 +73,10 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     for attempt in 0..20 {
         let port = free_port();
         let mut doomed = start_worker(&ctx, "doomed", port, 600);
-        wait_for("a worker to take jobs", 30, async || queue.stats("events").await.unwrap().in_flight > 0).await;
+        wait_until("a worker to take jobs", Duration::from_secs(30), async || {
+            queue.stats("events").await.unwrap().in_flight > 0
+        })
+        .await;
         doomed.kill().unwrap();
         doomed.wait().unwrap();
         let stats = queue.stats("events").await.unwrap();
@@ -102,7 +98,7 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     // A second worker finishes everything, the orphans included, and serves its probes.
     let port = free_port();
     let mut survivor = start_worker(&ctx, "survivor", port, 30);
-    wait_for("every job to be finished", 60, async || {
+    wait_until("every job to be finished", Duration::from_secs(60), async || {
         let stats = queue.stats("events").await.unwrap();
         stats.ready + stats.in_flight + stats.scheduled + stats.dead == 0
     })

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use tasklane_core::jobs::redis::RedisQueue;
 use tasklane_core::jobs::relay::{self, TaskEventJob};
 use tasklane_core::jobs::{JobError, Registry, Transport};
-use tasklane_core::testing::fresh_context;
+use tasklane_core::testing::{fresh_context, wait_until};
 use tasklane_worker::{QueueSpec, WorkerRuntime};
 
 struct RedisServer(Child);
@@ -38,14 +38,6 @@ impl Drop for RedisServer {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-async fn wait_until(what: &str, seconds: u64, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(seconds);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -98,7 +90,7 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
     };
 
     write(10).await;
-    wait_until("the first events", 30, async || seen.lock().unwrap().len() == 10).await;
+    wait_until("the first events", Duration::from_secs(30), async || seen.lock().unwrap().len() == 10).await;
 
     redis.take();
     let started = Instant::now();
@@ -112,7 +104,10 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
     assert_eq!(seen.lock().unwrap().len(), 10, "nothing can be delivered while Redis is down");
 
     let _redis = RedisServer::start(port);
-    wait_until("the events written during the outage", 60, async || seen.lock().unwrap().len() == 20).await;
+    wait_until("the events written during the outage", Duration::from_secs(60), async || {
+        seen.lock().unwrap().len() == 20
+    })
+    .await;
     let seen = seen.lock().unwrap().clone();
     assert!(seen.values().all(|&n| n == 1), "an event was handled twice: {seen:?}");
 

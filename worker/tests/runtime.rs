@@ -6,14 +6,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tasklane_core::jobs::embedded::SqlQueue;
 use tasklane_core::jobs::redis::RedisQueue;
 use tasklane_core::jobs::sqs::SqsQueue;
 use tasklane_core::jobs::{DeadSelector, Job, JobError, NewJob, Registry, RetryPolicy, Transport};
-use tasklane_core::testing::fresh_context;
+use tasklane_core::testing::{assert_local_aws, fresh_context, wait_until};
+
+const WAIT: Duration = Duration::from_secs(20);
 use tasklane_worker::{QueueSpec, WorkerRuntime};
 
 #[derive(Serialize, Deserialize)]
@@ -29,14 +31,6 @@ impl Job for Echo {
 
     fn retry_policy() -> RetryPolicy {
         RetryPolicy { max_attempts: 3, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(100) }
-    }
-}
-
-async fn wait_until(what: &str, mut done: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !done().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 
@@ -57,8 +51,7 @@ async fn redis_jobs_succeed_retry_die_and_come_back_on_replay() {
 #[tokio::test]
 #[ignore = "needs services: scripts/test"]
 async fn sqs_jobs_succeed_retry_die_and_come_back_on_replay() {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
-    assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
+    assert_local_aws();
     let (ctx, _dir) = fresh_context(|_| {}).await;
     let prefix = format!("tl-test-{}-", tasklane_core::auth::tokens::new_id().replace('_', "x"));
     let queue = SqsQueue::connect(&prefix).await;
@@ -107,7 +100,7 @@ async fn succeed_retry_die_and_replay(ctx: tasklane_core::AppContext, queue: Arc
         let _ = stopped.await;
     }));
 
-    wait_until("the queue to drain into the dead-letter queue", async || {
+    wait_until("the queue to drain into the dead-letter queue", WAIT, async || {
         let stats = queue.stats("test").await.unwrap();
         stats.dead == 3 && stats.ready + stats.in_flight + stats.scheduled == 0
     })
@@ -129,8 +122,9 @@ async fn succeed_retry_die_and_replay(ctx: tasklane_core::AppContext, queue: Arc
     let replayed =
         queue.replay("test", &DeadSelector { ids: vec![flaky.id.clone()], ..Default::default() }).await.unwrap();
     assert_eq!(replayed, 1);
-    wait_until("the replayed job to succeed", async || runs.lock().unwrap()[&100].len() == 4).await;
-    wait_until("the replayed job to be acknowledged", async || queue.stats("test").await.unwrap().dead == 2).await;
+    wait_until("the replayed job to succeed", WAIT, async || runs.lock().unwrap()[&100].len() == 4).await;
+    wait_until("the replayed job to be acknowledged", WAIT, async || queue.stats("test").await.unwrap().dead == 2)
+        .await;
     assert_eq!(queue.purge("test", &DeadSelector::default()).await.unwrap(), 2);
 
     stop.send(()).unwrap();
@@ -180,7 +174,7 @@ async fn slow_jobs_keep_their_lease(ctx: tasklane_core::AppContext, queue: Arc<d
             let _ = stopped.await;
         })));
     }
-    wait_until("the slow jobs to finish", async || {
+    wait_until("the slow jobs to finish", WAIT, async || {
         let stats = queue.stats("slow").await.unwrap();
         stats.ready + stats.in_flight + stats.scheduled == 0
     })

@@ -78,12 +78,8 @@ impl SqsQueue {
             .queue_name(name)
             .send()
             .await
-            .with_context(|| format!("SQS queue {name} not found; run `tasklane queues init`"))?
-            .queue_url()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("SQS returned no URL for {name}"))?;
-        self.urls.lock().await.insert(name.to_owned(), url.clone());
-        Ok(url)
+            .with_context(|| format!("SQS queue {name} not found; run `tasklane queues init`"))?;
+        self.remember(name, url.queue_url()).await
     }
 
     /// Creates `<queue>` and `<queue>-dlq` with the redrive policy, or updates them; safe to
@@ -124,10 +120,13 @@ impl SqsQueue {
             .queue_name(name)
             .send()
             .await
-            .with_context(|| format!("cannot create SQS queue {name}"))?
-            .queue_url()
-            .map(str::to_owned)
-            .ok_or_else(|| anyhow!("SQS returned no URL for {name}"))?;
+            .with_context(|| format!("cannot create SQS queue {name}"))?;
+        self.remember(name, url.queue_url()).await
+    }
+
+    /// Caches the URL SQS answered for queue `name`.
+    async fn remember(&self, name: &str, url: Option<&str>) -> Result<String> {
+        let url = url.map(str::to_owned).ok_or_else(|| anyhow!("SQS returned no URL for {name}"))?;
         self.urls.lock().await.insert(name.to_owned(), url.clone());
         Ok(url)
     }
