@@ -36,6 +36,7 @@ pub fn app(ctx: AppContext) -> Router {
         .merge(routes::health::router())
         .merge(routes::accounts::router())
         .merge(routes::tasks::router())
+        .merge(routes::notifications::router())
         .route("/api/openapi.json", get(openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

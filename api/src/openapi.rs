@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, health, tasks};
+use crate::routes::{accounts, health, notifications, tasks};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -15,6 +15,7 @@ use crate::routes::{accounts, health, tasks};
         accounts::sign_up, accounts::sign_in, accounts::refresh, accounts::sign_out, accounts::sign_out_everywhere,
         accounts::me, accounts::update_me, accounts::delete_me, accounts::list_users,
         tasks::create, tasks::list, tasks::assigned, tasks::show, tasks::update, tasks::delete, tasks::history,
+        notifications::list, notifications::read, notifications::read_all,
     ),
     modifiers(&BearerAuth, &SeedAliases),
 )]

@@ -180,11 +180,14 @@ async fn profile_changes_and_email_uniqueness() {
     let user = app.user("shin").await;
     app.user("taken").await;
     let body = app
-        .patch("/api/users/me", &user.token, json!({ "display_name": "신", "notification_prefs": { "email": false } }))
+        .patch("/api/users/me", &user.token, json!({ "display_name": "신", "notification_prefs": { "language": "ko", "email": "off" } }))
         .await
         .expect(200);
     assert_eq!(body["user"]["display_name"], "신");
-    assert_eq!(body["user"]["notification_prefs"]["email"], false);
+    assert_eq!(body["user"]["notification_prefs"]["email"], "off");
+    assert_eq!(body["user"]["notification_prefs"]["language"], "ko");
+    let unknown = json!({ "notification_prefs": { "email": false } });
+    assert_eq!(app.patch("/api/users/me", &user.token, unknown).await.expect_error(422), "invalid_notification_prefs");
     let taken = json!({ "email": "taken@example.com", "current_password": PASSWORD });
     assert_eq!(app.patch("/api/users/me", &user.token, taken).await.expect_error(409), "email_taken");
     let moved = json!({ "email": "Shin2@Example.com", "current_password": PASSWORD });

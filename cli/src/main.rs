@@ -1,5 +1,6 @@
 //! `tasklane`: the operator CLI, and `serve`, which runs the whole product in one process.
 
+mod archive;
 mod output;
 mod queues;
 mod users;
@@ -63,6 +64,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         action: queues::DlqAction,
+    },
+    /// The task event archive (local database or DynamoDB).
+    Archive {
+        #[command(subcommand)]
+        action: archive::ArchiveAction,
     },
 }
 
@@ -139,6 +145,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dlq { action } => {
             let ctx = AppContext::start(config, false).await?;
             queues::dlq(&ctx, action, cli.output).await
+        }
+        Command::Archive { action } => {
+            let ctx = AppContext::start(config, false).await?;
+            archive::run(&ctx, action, cli.output).await
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::auth::password::Password;
 use crate::auth::sessions::{self, IssuedTokens};
 use crate::auth::{Principal, Role, throttle};
 use crate::error::is_unique_violation;
+use crate::notify::prefs::NotificationPrefs;
 use crate::{AppContext, Error, Result};
 
 /// A syntactically plausible email address, trimmed and lower-cased.
@@ -80,9 +81,8 @@ pub struct Profile {
     pub role: Role,
     /// Whether the account is disabled.
     pub disabled: bool,
-    /// Notification preferences (a JSON object).
-    #[schema(value_type = Object)]
-    pub notification_prefs: serde_json::Value,
+    /// Notification preferences.
+    pub notification_prefs: NotificationPrefs,
     /// When the account was created.
     pub created_at: chrono::DateTime<Utc>,
     /// When it last changed.
@@ -97,7 +97,7 @@ impl From<users::Model> for Profile {
             email: user.email,
             display_name: user.display_name,
             disabled: user.disabled,
-            notification_prefs: user.notification_prefs,
+            notification_prefs: NotificationPrefs::from_stored(&user.notification_prefs),
             created_at: user.created_at.and_utc(),
             updated_at: user.updated_at.and_utc(),
         }
@@ -143,8 +143,8 @@ pub struct SignIn {
 pub struct ProfileChange {
     /// New display name.
     pub display_name: Option<String>,
-    /// New notification preferences (a JSON object, replaces the old one).
-    #[schema(value_type = Option<Object>)]
+    /// New notification preferences (replace the old ones; omitted fields take their defaults).
+    #[schema(value_type = Option<NotificationPrefs>)]
     pub notification_prefs: Option<serde_json::Value>,
     /// New email; needs `current_password`.
     pub email: Option<String>,
@@ -258,10 +258,8 @@ pub async fn update_profile(ctx: &AppContext, who: &Principal, change: ProfileCh
         row.display_name = Set(DisplayName::parse(&name)?.0);
     }
     if let Some(prefs) = change.notification_prefs {
-        if !prefs.is_object() {
-            return Err(Error::invalid("invalid_notification_prefs", "notification_prefs must be a JSON object"));
-        }
-        row.notification_prefs = Set(prefs);
+        let prefs = NotificationPrefs::parse(prefs)?;
+        row.notification_prefs = Set(serde_json::to_value(prefs).map_err(anyhow::Error::from)?);
     }
     if let Some(email) = change.email {
         row.email = Set(Email::parse(&email)?.0);

@@ -97,6 +97,75 @@ impl Default for WorkerConfig {
     }
 }
 
+/// Where notification emails go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmailTransport {
+    /// An `.eml` file per message under `<data dir>/mail/` (the embedded default).
+    File,
+    /// Amazon SES (SESv2 `SendEmail`).
+    Ses,
+}
+
+/// Settings for notifications.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// How emails are sent.
+    pub email: EmailTransport,
+    /// The sender address (an SES verified identity when sending through SES).
+    pub email_from: String,
+    /// Base URL of the web app, for links in emails.
+    pub public_url: String,
+    /// Hour of the day (UTC) when daily digests go out.
+    pub digest_hour_utc: u32,
+    /// Discord webhook for operator alerts (dead letters); off when unset.
+    pub discord_webhook_url: Option<SecretString>,
+    /// How long dead-letter arrivals are gathered into one alert, in seconds.
+    pub alert_window_secs: u64,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        Self {
+            email: EmailTransport::File,
+            email_from: "tasklane@localhost".into(),
+            public_url: "http://localhost:8080".into(),
+            digest_hour_utc: 8,
+            discord_webhook_url: None,
+            alert_window_secs: 10,
+        }
+    }
+}
+
+/// Where task events are kept for analysis.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveStore {
+    /// The application database keeps them (nothing is pruned).
+    Local,
+    /// Amazon DynamoDB; archived events are pruned from the database after the retention period.
+    Dynamodb,
+}
+
+/// Settings for the event archive.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ArchiveConfig {
+    /// Where archived events go.
+    pub store: ArchiveStore,
+    /// The DynamoDB table.
+    pub dynamodb_table: String,
+    /// Days an archived event stays in the SQL database.
+    pub retention_days: u32,
+}
+
+impl Default for ArchiveConfig {
+    fn default() -> Self {
+        Self { store: ArchiveStore::Local, dynamodb_table: "tasklane-task-events".into(), retention_days: 90 }
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -124,6 +193,10 @@ pub struct Config {
     pub redis_prefix: String,
     /// SQS queues are named `<prefix><queue>` and `<prefix><queue>-dlq`.
     pub sqs_queue_prefix: String,
+    /// Notification settings.
+    pub notify: NotifyConfig,
+    /// Event archive settings.
+    pub archive: ArchiveConfig,
 }
 
 /// The optional TOML file; every key may be omitted.
@@ -142,6 +215,8 @@ struct FileLayer {
     redis_url: Option<SecretString>,
     redis_prefix: Option<String>,
     sqs_queue_prefix: Option<String>,
+    notify: Option<NotifyConfig>,
+    archive: Option<ArchiveConfig>,
 }
 
 impl Config {
@@ -210,6 +285,45 @@ impl Config {
         if let Some(value) = env("TASKLANE_WORKER_CONCURRENCY") {
             worker.concurrency = value.parse().context("TASKLANE_WORKER_CONCURRENCY must be a number")?;
         }
+        let mut notify = layer.notify.unwrap_or_default();
+        match env("TASKLANE_EMAIL").as_deref() {
+            Some("file") => notify.email = EmailTransport::File,
+            Some("ses") => notify.email = EmailTransport::Ses,
+            Some(other) => bail!("TASKLANE_EMAIL={other}: expected file or ses"),
+            None => {}
+        }
+        if let Some(from) = env("TASKLANE_EMAIL_FROM") {
+            notify.email_from = from;
+        }
+        if let Some(url) = env("TASKLANE_PUBLIC_URL") {
+            notify.public_url = url;
+        }
+        notify.public_url = notify.public_url.trim_end_matches('/').to_owned();
+        if let Some(value) = env("TASKLANE_DIGEST_HOUR_UTC") {
+            notify.digest_hour_utc = value.parse().context("TASKLANE_DIGEST_HOUR_UTC must be a number")?;
+        }
+        if notify.digest_hour_utc > 23 {
+            bail!("the digest hour must be 0 to 23, not {}", notify.digest_hour_utc);
+        }
+        if let Some(url) = env("TASKLANE_DISCORD_WEBHOOK_URL").filter(|url| !url.trim().is_empty()) {
+            notify.discord_webhook_url = Some(SecretString::from(url));
+        }
+        if let Some(value) = env("TASKLANE_ALERT_WINDOW_SECS") {
+            notify.alert_window_secs = value.parse().context("TASKLANE_ALERT_WINDOW_SECS must be a number")?;
+        }
+        let mut archive = layer.archive.unwrap_or_default();
+        match env("TASKLANE_ARCHIVE").as_deref() {
+            Some("local") => archive.store = ArchiveStore::Local,
+            Some("dynamodb") => archive.store = ArchiveStore::Dynamodb,
+            Some(other) => bail!("TASKLANE_ARCHIVE={other}: expected local or dynamodb"),
+            None => {}
+        }
+        if let Some(table) = env("TASKLANE_DYNAMODB_TABLE") {
+            archive.dynamodb_table = table;
+        }
+        if let Some(value) = env("TASKLANE_EVENT_RETENTION_DAYS") {
+            archive.retention_days = value.parse().context("TASKLANE_EVENT_RETENTION_DAYS must be a number")?;
+        }
         if let Some(value) = env("TASKLANE_TRUST_FORWARDED_FOR") {
             auth.trust_forwarded_for = matches!(value.as_str(), "1" | "true" | "yes");
         }
@@ -228,6 +342,8 @@ impl Config {
             sqs_queue_prefix: env("TASKLANE_SQS_QUEUE_PREFIX")
                 .or(layer.sqs_queue_prefix)
                 .unwrap_or_else(|| "tasklane-".to_owned()),
+            notify,
+            archive,
         })
     }
 

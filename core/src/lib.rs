@@ -2,12 +2,15 @@
 //! authentication, tasks and their events). The HTTP API and the CLI are thin layers over it.
 
 pub mod accounts;
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod housekeeping;
 pub mod jobs;
+pub mod notify;
+pub mod outbound;
 pub mod process;
 pub mod tasks;
 #[cfg(any(test, feature = "testing"))]
@@ -46,6 +49,8 @@ pub struct AppContext {
     /// Signalled after a commit that wrote task events, so the outbox relay in this process
     /// publishes them at once instead of at its next poll.
     pub events_written: std::sync::Arc<tokio::sync::Notify>,
+    /// SES, DynamoDB and webhook clients, created on first use.
+    pub outbound: std::sync::Arc<outbound::Outbound>,
 }
 
 impl AppContext {
@@ -65,6 +70,7 @@ impl AppContext {
             tokens: std::sync::Arc::new(tokens),
             passwords: auth::password::PasswordHasher::new(),
             events_written: std::sync::Arc::new(tokio::sync::Notify::new()),
+            outbound: std::sync::Arc::new(outbound::Outbound::default()),
             config: std::sync::Arc::new(config),
         })
     }

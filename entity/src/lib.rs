@@ -5,6 +5,7 @@
 //! cannot hold dates after 2038, so values are bound as `DATETIME` instead.
 
 pub mod jobs;
+pub mod notifications;
 pub mod refresh_tokens;
 pub mod sessions;
 pub mod sign_in_throttle;

@@ -14,7 +14,7 @@ pub use runtime::{QueueSpec, WorkerRuntime};
 use std::time::Duration;
 
 use tasklane_core::AppContext;
-use tasklane_core::jobs::{QUEUES, handlers, relay, transport};
+use tasklane_core::jobs::{QUEUES, handlers, relay, schedule, transport};
 
 /// How many events the outbox relay publishes per batch.
 const RELAY_BATCH: u64 = 500;
@@ -35,19 +35,21 @@ pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + 
     let queues =
         QUEUES.iter().map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency }).collect();
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
-    let relay_stop = {
+    let when_stopped = || {
         let mut rx = stopped_rx.clone();
         async move {
             let _ = rx.wait_for(|stopped| *stopped).await;
         }
     };
-    let relay = tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, relay_stop));
-    tracing::info!(worker = %settings.name, "workers and outbox relay running");
+    let scheduler = tokio::spawn(schedule::run(app.clone(), transport.clone(), when_stopped()));
+    let relay = tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, when_stopped()));
+    tracing::info!(worker = %settings.name, "workers, scheduler and outbox relay running");
     let workers = runtime.run(queues, async move {
         stop.await;
         let _ = stopped_tx.send(true);
     });
     let result = workers.await;
     let _ = relay.await;
+    let _ = scheduler.await;
     result
 }

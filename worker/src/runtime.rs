@@ -18,7 +18,7 @@ use apalis_core::worker::ext::ack::AcknowledgementExt;
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use tasklane_core::AppContext;
-use tasklane_core::jobs::alerts::{Alerts, DeadLetter, LogSink};
+use tasklane_core::jobs::alerts::{Alerts, DeadLetter, sink_for};
 use tasklane_core::jobs::{Delivery, JobContext, JobError, Registry, Transport};
 
 /// One queue to consume and how many of its jobs may run at once.
@@ -54,8 +54,9 @@ pub struct WorkerRuntime {
 
 impl WorkerRuntime {
     /// A runtime with the usual timings (30 s lease, 100 ms idle poll, 25 s grace) reporting
-    /// dead letters to the log every 10 seconds at most.
+    /// dead letters to the configured alert sink (Discord or the log), batched per alert window.
     pub fn new(app: AppContext, transport: Arc<dyn Transport>, registry: Registry, name: impl Into<String>) -> Self {
+        let alerts = Alerts::start(sink_for(&app), Duration::from_secs(app.config.notify.alert_window_secs.max(1)));
         Self {
             app,
             transport,
@@ -64,7 +65,7 @@ impl WorkerRuntime {
             lease: Duration::from_secs(30),
             idle_poll: Duration::from_millis(100),
             grace: Duration::from_secs(25),
-            alerts: Alerts::start(Arc::new(LogSink), Duration::from_secs(10)),
+            alerts,
         }
     }
 }
@@ -99,7 +100,11 @@ struct Shared {
 }
 
 async fn run_job(delivery: Delivery, shared: Data<Shared>) -> Result<(), BoxDynError> {
-    let ctx = JobContext { app: shared.runtime.app.clone(), attempt: delivery.attempt };
+    let ctx = JobContext {
+        app: shared.runtime.app.clone(),
+        attempt: delivery.attempt,
+        jobs: shared.runtime.transport.clone(),
+    };
     let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone())];
     let started = std::time::Instant::now();
     let result = shared.runtime.registry.dispatch(ctx, delivery).await;

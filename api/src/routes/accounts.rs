@@ -139,11 +139,22 @@ pub async fn sign_out_everywhere(
     Ok(Json(MessageBody { message: Message::SignedOutEverywhere.text(lang) }))
 }
 
+/// The signed-in user's profile and unread notification count.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Me {
+    /// The profile.
+    #[serde(flatten)]
+    pub user: Profile,
+    /// In-app notifications not read yet.
+    pub unread_notifications: u64,
+}
+
 /// The signed-in user's profile.
 #[utoipa::path(get, path = "/api/users/me", tag = "accounts", security(("bearer" = [])),
-    responses((status = 200, body = Profile), (status = 401, body = ErrorBody)))]
-pub async fn me(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Json<Profile>> {
-    Ok(Json(accounts::profile(&ctx, &who).await?))
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
+pub async fn me(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Json<Me>> {
+    let user = accounts::profile(&ctx, &who).await?;
+    Ok(Json(Me { user, unread_notifications: tasklane_core::notify::unread_count(&ctx, who.user_id).await? }))
 }
 
 /// Change display name, notification preferences, email or password.

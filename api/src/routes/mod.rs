@@ -2,6 +2,7 @@
 
 pub mod accounts;
 pub mod health;
+pub mod notifications;
 pub mod tasks;
 
 use serde::Serialize;

@@ -35,7 +35,7 @@ pub struct DeadLetterGroup {
     pub replay_command: String,
 }
 
-/// Where alerts go (the log; Discord arrives with the notifications work).
+/// Where alerts go: the log, or Discord ([`crate::notify::discord::DiscordSink`]).
 #[async_trait::async_trait]
 pub trait AlertSink: Send + Sync {
     /// Delivers one batched alert.
@@ -53,6 +53,21 @@ impl AlertSink for LogSink {
                 first_error = %group.first_error, replay = %group.replay_command, dropped, "jobs dead-lettered");
         }
         Ok(())
+    }
+}
+
+/// The sink the configuration asks for: Discord when a webhook is set, the log otherwise.
+pub fn sink_for(app: &crate::AppContext) -> Arc<dyn AlertSink> {
+    use secrecy::ExposeSecret;
+    let Some(url) = &app.config.notify.discord_webhook_url else {
+        return Arc::new(LogSink);
+    };
+    match app.outbound.http() {
+        Ok(client) => Arc::new(crate::notify::discord::DiscordSink::new(client, url.expose_secret())),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot build an HTTP client for Discord; alerts go to the log");
+            Arc::new(LogSink)
+        }
     }
 }
 

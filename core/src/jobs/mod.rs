@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod redis;
 pub mod relay;
 pub mod routed;
+pub mod schedule;
 pub mod sqs;
 
 use std::collections::HashMap;
@@ -26,8 +27,11 @@ use crate::{AppContext, Result};
 /// The queue task events are published to by the outbox relay.
 pub const EVENTS_QUEUE: &str = "events";
 
+/// The queue of scheduled sweeps (deadline reminders, digests, archiving, pruning).
+pub const MAINTENANCE_QUEUE: &str = "maintenance";
+
 /// Every queue this build's handlers consume.
-pub const QUEUES: &[&str] = &[EVENTS_QUEUE];
+pub const QUEUES: &[&str] = &[EVENTS_QUEUE, crate::notify::email::EMAIL_QUEUE, MAINTENANCE_QUEUE];
 
 fn redis_transport(app: &AppContext) -> anyhow::Result<redis::RedisQueue> {
     use secrecy::ExposeSecret;
@@ -202,6 +206,12 @@ impl From<crate::Error> for JobError {
     }
 }
 
+impl From<sea_orm::DbErr> for JobError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        crate::Error::from(err).into()
+    }
+}
+
 /// What a handler gets besides its payload.
 #[derive(Clone)]
 pub struct JobContext {
@@ -209,6 +219,8 @@ pub struct JobContext {
     pub app: AppContext,
     /// This delivery's number, 1 for the first.
     pub attempt: u32,
+    /// Where follow-up jobs are enqueued.
+    pub jobs: Arc<dyn Transport>,
 }
 
 type Handler = Arc<dyn Fn(JobContext, Delivery) -> BoxFuture<'static, std::result::Result<(), JobError>> + Send + Sync>;
@@ -236,6 +248,14 @@ impl Registry {
             })
         });
         self.handlers.insert(J::KIND, (erased, J::retry_policy()));
+        self
+    }
+
+    /// Replaces the retry policy of an already registered kind (tests and tuning).
+    pub fn set_retry_policy(&mut self, kind: &str, policy: RetryPolicy) -> &mut Self {
+        if let Some((_, current)) = self.handlers.get_mut(kind) {
+            *current = policy;
+        }
         self
     }
 

@@ -8,7 +8,7 @@ use super::{DeadJob, DeadSelector, Delivery, NewJob, QueueStats, Transport};
 use crate::Result;
 
 /// Queues carried by SQS in `sqs` mode; every other queue is on Redis.
-pub const SQS_QUEUES: &[&str] = &[super::EVENTS_QUEUE, "email"];
+pub const SQS_QUEUES: &[&str] = &[super::EVENTS_QUEUE, crate::notify::email::EMAIL_QUEUE];
 
 /// Routes each queue to SQS or Redis.
 pub struct Routed {

@@ -81,7 +81,8 @@ pub struct EventView {
     pub actor_id: Option<i64>,
     /// `task.created`, `task.updated`, `task.status_changed`, `task.assigned` or `task.deleted`.
     pub kind: String,
-    /// What changed: `{"changes": {field: {"old", "new"}}}`, or `{"task": …}` on creation and deletion.
+    /// `{"task": …}`: the task after the change (its last state on deletion), plus
+    /// `"changes": {field: {"old", "new"}}` on updates.
     #[schema(value_type = Object)]
     pub payload: Value,
     /// When.
@@ -409,19 +410,18 @@ async fn apply_change(
     if !assigned.is_empty() && !can_reassign(who, task) {
         return Err(Error::forbidden("only the task's creator, supervisor or an admin may reassign it"));
     }
-    let events: Vec<(&str, Value)> =
+    let changes: Vec<(&str, serde_json::Map<String, Value>)> =
         [("task.updated", updated), ("task.assigned", assigned), ("task.status_changed", status)]
             .into_iter()
             .filter(|(_, changes)| !changes.is_empty())
-            .map(|(kind, changes)| (kind, json!({ "changes": changes })))
             .collect();
-    if events.is_empty() {
+    if changes.is_empty() {
         return Ok(Some(old));
     }
 
     let now = crate::now();
     new.updated_at = now;
-    new.version = old.version + events.len() as i32;
+    new.version = old.version + changes.len() as i32;
     new.completed_at = match (old.status, new.status) {
         (TaskStatus::Done, TaskStatus::Done) => old.completed_at,
         (_, TaskStatus::Done) => Some(now),
@@ -448,6 +448,9 @@ async fn apply_change(
     if written.rows_affected == 0 {
         return Ok(None);
     }
+    // Each event carries the task as it stands afterwards, so consumers (notifications, the
+    // archive) see who was involved at that moment, not whoever is involved when they run.
+    let events = changes.into_iter().map(|(kind, changes)| (kind, json!({ "changes": changes, "task": new }))).collect();
     record_events(txn, &new, who.user_id, old.version, events, now).await?;
     Ok(Some(new))
 }

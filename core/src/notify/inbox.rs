@@ -1,0 +1,155 @@
+//! The in-app inbox: a user's own notifications, newest first, and marking them read.
+//! Nobody sees another user's notifications; asking for one answers 404.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use tasklane_entity::{notifications, users};
+
+use super::prefs::NotificationPrefs;
+use super::{Details, IN_APP, templates};
+use crate::auth::Principal;
+use crate::{AppContext, Error, Result};
+
+/// A notification as its recipient sees it.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct NotificationView {
+    /// Notification id.
+    pub id: i64,
+    /// `task.created`, `task.assigned`, …
+    pub kind: String,
+    /// The task it is about.
+    pub task_id: Option<i64>,
+    /// The task event behind it (none for deadline reminders).
+    pub event_id: Option<i64>,
+    /// One line in the recipient's language.
+    pub summary: String,
+    /// What happened.
+    pub details: Details,
+    /// Whether it was read.
+    pub read: bool,
+    /// When it was read.
+    pub read_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// When it was created.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// `GET /api/notifications` query.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct InboxQuery {
+    /// Only unread ones.
+    pub unread: bool,
+    /// 1 to 100; 20 by default.
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of the inbox.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct InboxPage {
+    /// Newest first.
+    pub notifications: Vec<NotificationView>,
+    /// Unread notifications in all.
+    pub unread_count: u64,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+fn view(row: notifications::Model, language: super::prefs::Language) -> NotificationView {
+    let details: Details = serde_json::from_value(row.details).unwrap_or_else(|_| Details {
+        task_id: row.task_id.unwrap_or_default(),
+        task_name: String::new(),
+        actor: None,
+        changes: Vec::new(),
+        deadline: None,
+    });
+    NotificationView {
+        id: row.id,
+        summary: templates::summary(&row.kind, &details, language),
+        kind: row.kind,
+        task_id: row.task_id,
+        event_id: row.event_id,
+        details,
+        read: row.read_at.is_some(),
+        read_at: row.read_at.map(|at| at.and_utc()),
+        created_at: row.created_at.and_utc(),
+    }
+}
+
+async fn language(app: &AppContext, user_id: i64) -> Result<super::prefs::Language> {
+    let user = users::Entity::find_by_id(user_id).one(&app.db).await?;
+    Ok(user.map(|user| NotificationPrefs::from_stored(&user.notification_prefs).language).unwrap_or_default())
+}
+
+/// A page of the signed-in user's in-app notifications.
+pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Result<InboxPage> {
+    let limit = match query.limit {
+        None => 20,
+        Some(limit @ 1..=100) => limit,
+        Some(_) => return Err(Error::invalid("invalid_limit", "limit must be 1 to 100")),
+    };
+    let mut select = notifications::Entity::find()
+        .filter(notifications::Column::UserId.eq(who.user_id))
+        .filter(notifications::Column::Channel.eq(IN_APP))
+        .order_by_desc(notifications::Column::Id)
+        .limit(limit + 1);
+    if query.unread {
+        select = select.filter(notifications::Column::ReadAt.is_null());
+    }
+    if let Some(cursor) = &query.cursor {
+        let before: i64 =
+            cursor.parse().map_err(|_| Error::invalid("invalid_cursor", "cursor is not one this server gave out"))?;
+        select = select.filter(notifications::Column::Id.lt(before));
+    }
+    let mut rows = select.all(&app.db).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|row| row.id.to_string())
+    } else {
+        None
+    };
+    let language = language(app, who.user_id).await?;
+    Ok(InboxPage {
+        notifications: rows.into_iter().map(|row| view(row, language)).collect(),
+        unread_count: super::unread_count(app, who.user_id).await?,
+        next_cursor,
+    })
+}
+
+/// Marks one of the signed-in user's notifications read (again is fine).
+pub async fn mark_read(app: &AppContext, who: &Principal, id: i64) -> Result<NotificationView> {
+    let mine = || {
+        notifications::Entity::find_by_id(id)
+            .filter(notifications::Column::UserId.eq(who.user_id))
+            .filter(notifications::Column::Channel.eq(IN_APP))
+    };
+    let Some(row) = mine().one(&app.db).await? else {
+        return Err(Error::not_found(format!("notification {id} does not exist")));
+    };
+    let row = if row.read_at.is_none() {
+        notifications::Entity::update_many()
+            .col_expr(notifications::Column::ReadAt, Expr::value(crate::stored_now()))
+            .filter(notifications::Column::Id.eq(id))
+            .filter(notifications::Column::ReadAt.is_null())
+            .exec(&app.db)
+            .await?;
+        mine().one(&app.db).await?.unwrap_or(row)
+    } else {
+        row
+    };
+    Ok(view(row, language(app, who.user_id).await?))
+}
+
+/// Marks every unread notification of the signed-in user read; returns how many.
+pub async fn mark_all_read(app: &AppContext, who: &Principal) -> Result<u64> {
+    let result = notifications::Entity::update_many()
+        .col_expr(notifications::Column::ReadAt, Expr::value(crate::stored_now()))
+        .filter(notifications::Column::UserId.eq(who.user_id))
+        .filter(notifications::Column::Channel.eq(IN_APP))
+        .filter(notifications::Column::ReadAt.is_null())
+        .exec(&app.db)
+        .await?;
+    Ok(result.rows_affected)
+}

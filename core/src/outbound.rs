@@ -1,0 +1,44 @@
+//! Clients for the services tasklane talks to on its users' behalf (SES, DynamoDB, Discord),
+//! created on first use: the API process never needs most of them, and loading AWS
+//! configuration costs a credentials lookup.
+
+use tokio::sync::OnceCell;
+
+/// Shared outbound clients; cheap to clone through the `Arc` in [`crate::AppContext`].
+#[derive(Default)]
+pub struct Outbound {
+    aws: OnceCell<aws_config::SdkConfig>,
+    ses: OnceCell<aws_sdk_sesv2::Client>,
+    dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
+    http: std::sync::OnceLock<reqwest::Client>,
+}
+
+/// How long an outbound HTTP call (Discord) may take in all.
+const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+impl Outbound {
+    async fn aws(&self) -> &aws_config::SdkConfig {
+        self.aws.get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load()).await
+    }
+
+    /// The SESv2 client (region, credentials and `AWS_ENDPOINT_URL` from the environment).
+    pub async fn ses(&self) -> &aws_sdk_sesv2::Client {
+        let config = self.aws().await;
+        self.ses.get_or_init(|| async { aws_sdk_sesv2::Client::new(config) }).await
+    }
+
+    /// The DynamoDB client.
+    pub async fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
+        let config = self.aws().await;
+        self.dynamodb.get_or_init(|| async { aws_sdk_dynamodb::Client::new(config) }).await
+    }
+
+    /// A plain HTTP client with a timeout, for webhooks.
+    pub fn http(&self) -> anyhow::Result<reqwest::Client> {
+        if let Some(client) = self.http.get() {
+            return Ok(client.clone());
+        }
+        let client = reqwest::Client::builder().timeout(HTTP_TIMEOUT).build()?;
+        Ok(self.http.get_or_init(|| client).clone())
+    }
+}

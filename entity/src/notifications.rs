@@ -1,0 +1,44 @@
+//! Notifications: one message to one recipient on one channel.
+
+use sea_orm::entity::prelude::*;
+
+/// One row of `notifications`.
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "notifications")]
+pub struct Model {
+    /// Surrogate key.
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    /// The recipient (rows go with the account).
+    pub user_id: i64,
+    /// What caused it, unique per recipient and channel: `event:<id>`, `due_soon:<task>:<deadline>`, …
+    pub source: String,
+    /// The task event behind it, when there is one.
+    pub event_id: Option<i64>,
+    /// The task it is about (no foreign key: notifications outlive the task).
+    pub task_id: Option<i64>,
+    /// `task.created`, `task.assigned`, …, `task.due_soon`, `task.overdue`.
+    pub kind: String,
+    /// `in_app` or `email`.
+    pub channel: String,
+    /// `delivered` (in-app), `pending`, `digest`, `sent` or `failed` (email).
+    pub status: String,
+    /// Delivery attempts made (email).
+    pub attempts: i32,
+    /// Why the last delivery attempt failed.
+    pub last_error: Option<String>,
+    /// What the message says, rendered per language when shown or sent.
+    pub details: Json,
+    /// When it was created.
+    pub created_at: DateTime,
+    /// When it was delivered (email sent, in-app written).
+    pub sent_at: Option<DateTime>,
+    /// When the recipient marked it read (in-app).
+    pub read_at: Option<DateTime>,
+}
+
+/// Relations of `notifications` (none are navigated from here).
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
