@@ -39,6 +39,11 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     }
 }
 
+/// Running workers; dropping this stops them.
+pub struct Workers {
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
 /// A signed-up, signed-in user.
 #[derive(Clone, Debug)]
 pub struct User {
@@ -148,6 +153,22 @@ impl TestApp {
         let user = self.user(name).await;
         tasklane_core::accounts::set_role(&self.ctx, user.id, tasklane_core::auth::Role::Admin).await.unwrap();
         user
+    }
+
+    /// Starts the outbox relay, the scheduler and a worker for every queue on this app's
+    /// database; they stop when the returned handle is dropped.
+    pub fn start_workers(&self) -> Workers {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(tasklane_worker::run(self.ctx.clone(), async move {
+            let _ = stopped.await;
+        }));
+        Workers { _stop: stop }
+    }
+
+    /// The signed-in user's in-app notifications (newest first).
+    pub async fn inbox(&self, user: &User) -> Vec<Value> {
+        let body = self.get("/api/notifications?limit=100", &user.token).await.expect(200);
+        body["notifications"].as_array().unwrap().clone()
     }
 
     /// Creates a task as `creator` and returns its id.

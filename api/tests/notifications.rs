@@ -1,0 +1,351 @@
+//! Notifications end to end: the API writes tasks, the relay publishes their events, a worker
+//! fans them out to in-app notifications and emails (files here, SES in the service tests),
+//! and the archive copies events to DynamoDB.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use base64::Engine;
+use common::{PASSWORD, TestApp, User, spawn_app, spawn_app_with};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use tasklane_core::jobs::Transport;
+use tasklane_core::testing::wait_until;
+use tasklane_entity::{notifications, task_events};
+
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// Kinds of a user's in-app notifications, oldest first.
+async fn kinds(app: &TestApp, user: &User) -> Vec<String> {
+    let mut inbox = app.inbox(user).await;
+    inbox.reverse();
+    inbox.iter().map(|n| n["kind"].as_str().unwrap().to_owned()).collect()
+}
+
+/// Waits until every event is published and the events and email queues are empty.
+async fn drained(app: &TestApp) {
+    let queue = tasklane_core::jobs::embedded::SqlQueue::new(app.ctx.db.clone());
+    wait_until("events and emails to be handled", PATIENCE, async || {
+        let unpublished = task_events::Entity::find()
+            .filter(task_events::Column::PublishedAt.is_null())
+            .count(&app.ctx.db)
+            .await
+            .unwrap();
+        let mut busy = 0;
+        for queue_name in ["events", "email"] {
+            let stats = queue.stats(queue_name).await.unwrap();
+            busy += stats.ready + stats.in_flight + stats.scheduled;
+        }
+        unpublished == 0 && busy == 0
+    })
+    .await;
+}
+
+/// An email written by the file mailer: recipient, decoded subject, plain-text body.
+#[derive(Debug)]
+struct Mail {
+    to: String,
+    subject: String,
+    text: String,
+}
+
+fn decode_words(value: &str) -> String {
+    value
+        .split_whitespace()
+        .map(|word| match word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")) {
+            Some(b64) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap(),
+            None => format!("{word} "),
+        })
+        .collect::<String>()
+        .trim_end()
+        .to_owned()
+}
+
+fn mails(app: &TestApp) -> Vec<Mail> {
+    let dir = app.ctx.config.data_dir.join("mail");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    let mut mails = Vec::new();
+    for entry in entries {
+        let path = entry.unwrap().path();
+        if path.extension().and_then(|e| e.to_str()) != Some("eml") {
+            continue;
+        }
+        let raw = std::fs::read_to_string(&path).unwrap();
+        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+        let unfolded = head.replace("\r\n ", " ");
+        let header = |name: &str| {
+            unfolded.lines().find_map(|line| line.strip_prefix(&format!("{name}: ")).map(str::to_owned)).unwrap()
+        };
+        let (_, plain_part) = body.split_once("Content-Type: text/plain; charset=utf-8\r\n").unwrap();
+        let (_, text) = plain_part.split_once("\r\n\r\n").unwrap();
+        let text = text.split("\r\n--tasklane-").next().unwrap().replace("\r\n", "\n");
+        mails.push(Mail { to: header("To"), subject: decode_words(&header("Subject")), text });
+    }
+    mails
+}
+
+#[tokio::test]
+async fn each_event_kind_notifies_exactly_the_people_it_concerns() {
+    let app = spawn_app().await;
+    let _workers = app.start_workers();
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    let sup = app.user("sup").await;
+    let nate = app.user("nate").await;
+    let otto = app.user("otto").await;
+    app.patch("/api/users/me", &sup.token, json!({ "notification_prefs": { "language": "ko" } })).await.expect(200);
+
+    let task = app
+        .task(
+            &cara,
+            json!({ "name": "Quarterly report", "pic": pia.email, "supervisor": sup.id, "deadline": "2026-12-24T09:00:00Z" }),
+        )
+        .await;
+    let path = format!("/api/tasks/{task}");
+    app.put(&path, &cara.token, json!({ "Task_status": "in_progress" })).await.expect(200);
+    app.put(&path, &pia.token, json!({ "Task_status": "done" })).await.expect(200);
+    app.put(&path, &cara.token, json!({ "PIC": nate.email })).await.expect(200);
+    app.put(&path, &cara.token, json!({ "Task_contents": "now with charts" })).await.expect(200);
+    app.delete(&path, &sup.token, None).await.expect(200);
+
+    let expected: BTreeMap<&str, Vec<&str>> = BTreeMap::from([
+        ("cara", vec!["task.status_changed"]),
+        ("pia", vec!["task.created", "task.status_changed", "task.assigned"]),
+        ("sup", vec!["task.created", "task.status_changed", "task.status_changed", "task.assigned"]),
+        ("nate", vec!["task.assigned", "task.updated", "task.deleted"]),
+        ("otto", vec![]),
+    ]);
+    let users = [("cara", &cara), ("pia", &pia), ("sup", &sup), ("nate", &nate), ("otto", &otto)];
+    wait_until("11 in-app notifications", PATIENCE, async || {
+        let mut total = 0;
+        for (_, user) in users {
+            total += app.inbox(user).await.len();
+        }
+        total >= 11
+    })
+    .await;
+    drained(&app).await;
+    for (name, user) in users {
+        assert_eq!(kinds(&app, user).await, expected[name], "{name}'s notifications");
+    }
+
+    // Texts are in the recipient's language and say who changed what.
+    let sup_inbox = app.inbox(&sup).await;
+    let summaries: Vec<&str> = sup_inbox.iter().map(|n| n["summary"].as_str().unwrap()).collect();
+    assert!(summaries.contains(&"pia님이 “Quarterly report” 업무를 완료(으)로 바꿨습니다"), "{summaries:?}");
+    let cara_inbox = app.inbox(&cara).await;
+    assert_eq!(cara_inbox[0]["summary"], "pia moved “Quarterly report” to Done");
+    assert_eq!(cara_inbox[0]["details"]["changes"][0], json!({ "field": "status", "old": "in_progress", "new": "done" }));
+
+    // One email per notification, to the right person, with subject and body.
+    wait_until("11 emails", PATIENCE, async || mails(&app).len() >= 11).await;
+    let mails = mails(&app);
+    assert_eq!(mails.len(), 11);
+    let to_nate: Vec<&Mail> = mails.iter().filter(|m| m.to == nate.email).collect();
+    assert_eq!(to_nate.len(), 3);
+    let deleted = to_nate.iter().find(|m| m.subject.contains("deleted")).expect("nate hears of the deletion");
+    assert_eq!(deleted.subject, "[tasklane] sup deleted “Quarterly report”");
+    assert!(!deleted.text.contains("/tasks/"), "no link to a deleted task");
+    let to_cara: Vec<&Mail> = mails.iter().filter(|m| m.to == cara.email).collect();
+    assert_eq!(to_cara.len(), 1);
+    assert!(to_cara[0].text.contains("- Status: In progress → Done"), "{}", to_cara[0].text);
+    assert!(to_cara[0].text.contains("- Deadline: 2026-12-24 09:00 UTC"));
+    assert!(to_cara[0].text.contains(&format!("http://localhost:8080/tasks/{task}")));
+    let to_sup = mails.iter().find(|m| m.to == sup.email && m.subject.contains("만들었습니다")).unwrap();
+    assert_eq!(to_sup.subject, "[tasklane] cara님이 “Quarterly report” 업무를 만들었습니다");
+
+    // Reading: nobody sees or touches another user's notifications.
+    let pia_first = app.inbox(&pia).await[0]["id"].as_i64().unwrap();
+    app.post(&format!("/api/notifications/{pia_first}/read"), Some(&otto.token), json!({})).await.expect_error(404);
+    assert_eq!(app.get("/api/users/me", &pia.token).await.expect(200)["unread_notifications"], 3);
+    let read = app.post(&format!("/api/notifications/{pia_first}/read"), Some(&pia.token), json!({})).await.expect(200);
+    assert_eq!(read["read"], true);
+    assert_eq!(app.get("/api/users/me", &pia.token).await.expect(200)["unread_notifications"], 2);
+    let unread = app.get("/api/notifications?unread=true", &pia.token).await.expect(200);
+    assert_eq!(unread["notifications"].as_array().unwrap().len(), 2);
+    assert_eq!(app.post("/api/notifications/read_all", Some(&pia.token), json!({})).await.expect(200)["marked"], 2);
+    assert_eq!(app.get("/api/users/me", &pia.token).await.expect(200)["unread_notifications"], 0);
+    assert_eq!(app.get("/api/users/me", &sup.token).await.expect(200)["unread_notifications"], 4);
+
+    // Pages follow the cursor without overlap.
+    let first = app.get("/api/notifications?limit=2", &sup.token).await.expect(200);
+    let cursor = first["next_cursor"].as_str().unwrap();
+    let second = app.get(&format!("/api/notifications?limit=2&cursor={cursor}"), &sup.token).await.expect(200);
+    assert_eq!(second["notifications"].as_array().unwrap().len(), 2);
+    assert!(second["next_cursor"].is_null());
+    assert!(second["notifications"][0]["id"].as_i64() < first["notifications"][1]["id"].as_i64());
+}
+
+#[tokio::test]
+async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_the_day() {
+    let app = spawn_app().await;
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    let sup = app.user("sup").await;
+    let dan = app.user("dan").await;
+    let dis = app.user("dis").await;
+    let gus = app.user("gus").await;
+    app.patch("/api/users/me", &pia.token, json!({ "notification_prefs": { "email": "off" } })).await.expect(200);
+    let mute_created = json!({ "notification_prefs": { "email_kinds": { "task.created": false } } });
+    app.patch("/api/users/me", &sup.token, mute_created).await.expect(200);
+    app.patch("/api/users/me", &gus.token, json!({ "notification_prefs": { "email": "daily_digest" } })).await.expect(200);
+
+    // Written before any worker runs, so the recipients are gone by the time it does.
+    app.task(&cara, json!({ "name": "muted", "pic": pia.id, "supervisor": sup.id })).await;
+    app.task(&cara, json!({ "name": "orphaned", "pic": dan.id, "supervisor": dis.id })).await;
+    let digested = app.task(&cara, json!({ "name": "digested", "pic": gus.id })).await;
+    app.put(&format!("/api/tasks/{digested}"), &cara.token, json!({ "Task_contents": "more" })).await.expect(200);
+    app.delete("/api/users/me", &dan.token, Some(json!({ "password": PASSWORD }))).await.expect(200);
+    tasklane_core::accounts::set_disabled(&app.ctx, dis.id, true).await.unwrap();
+
+    let _workers = app.start_workers();
+    wait_until("in-app notifications", PATIENCE, async || app.inbox(&gus).await.len() == 2).await;
+    drained(&app).await;
+    assert_eq!(kinds(&app, &pia).await, ["task.created"], "in-app is always on");
+    assert_eq!(kinds(&app, &sup).await, ["task.created"]);
+    let for_disabled =
+        notifications::Entity::find().filter(notifications::Column::UserId.eq(dis.id)).count(&app.ctx.db).await.unwrap();
+    assert_eq!(for_disabled, 0);
+    assert!(mails(&app).is_empty(), "no instant email for anyone here: {:?}", mails(&app));
+
+    let day = chrono::Utc::now().date_naive();
+    let digests = tasklane_core::notify::email::digest_jobs(&app.ctx, day).await.unwrap();
+    assert_eq!(digests.len(), 1, "one digest, for gus");
+    tasklane_core::jobs::transport(&app.ctx).await.unwrap().enqueue(digests).await.unwrap();
+    wait_until("the digest", PATIENCE, async || !mails(&app).is_empty()).await;
+    let mails = mails(&app);
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, gus.email);
+    assert_eq!(mails[0].subject, "[tasklane] Your tasklane digest: 2 updates");
+    assert!(mails[0].text.contains("cara created “digested”") && mails[0].text.contains("cara updated “digested”"));
+    drained(&app).await;
+    assert!(tasklane_core::notify::email::digest_jobs(&app.ctx, day).await.unwrap().is_empty(), "nothing left to digest");
+}
+
+#[tokio::test]
+async fn a_redelivered_event_notifies_nobody_twice() {
+    let app = spawn_app().await;
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    app.task(&cara, json!({ "name": "twice", "pic": pia.id })).await;
+    let _workers = app.start_workers();
+    wait_until("the first delivery", PATIENCE, async || mails(&app).len() == 1).await;
+    drained(&app).await;
+
+    // Deliver the same event again, as an at-least-once queue may.
+    let event = task_events::Entity::find().one(&app.ctx.db).await.unwrap().unwrap();
+    let job = tasklane_core::jobs::NewJob::of(&tasklane_core::jobs::relay::TaskEventJob::from(event)).unwrap();
+    let transport = tasklane_core::jobs::transport(&app.ctx).await.unwrap();
+    transport.enqueue(vec![job.clone()]).await.unwrap();
+    transport.enqueue(vec![tasklane_core::jobs::NewJob { dedup_key: None, ..job }]).await.unwrap();
+    drained(&app).await;
+    assert_eq!(app.inbox(&pia).await.len(), 1);
+    assert_eq!(mails(&app).len(), 1);
+    let rows = notifications::Entity::find().count(&app.ctx.db).await.unwrap();
+    assert_eq!(rows, 2, "one in-app and one email row");
+}
+
+fn moto_url() -> String {
+    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must name the moto server")
+}
+
+async fn moto_messages(sender: &str) -> Vec<Value> {
+    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto_url())).await.unwrap().json().await.unwrap();
+    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+    messages.into_iter().filter(|m| m["source"] == sender).collect()
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn emails_go_out_through_ses() {
+    tasklane_core::testing::assert_local_aws();
+    let sender = format!("tasklane-{}@example.com", tasklane_core::auth::tokens::new_id().to_lowercase());
+    let from = sender.clone();
+    let app = spawn_app_with(move |config| {
+        config.notify.email = tasklane_core::config::EmailTransport::Ses;
+        config.notify.email_from = from;
+    })
+    .await;
+    app.ctx.outbound.ses().await.create_email_identity().email_identity(&sender).send().await.unwrap();
+    let _workers = app.start_workers();
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    let sup = app.user("sup").await;
+    let task = app.task(&cara, json!({ "name": "via SES", "pic": pia.id, "supervisor": sup.id })).await;
+
+    wait_until("two emails in SES", PATIENCE, async || moto_messages(&sender).await.len() >= 2).await;
+    drained(&app).await;
+    let messages = moto_messages(&sender).await;
+    assert_eq!(messages.len(), 2);
+    let mut recipients: Vec<&str> =
+        messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
+    recipients.sort();
+    assert_eq!(recipients, [pia.email.as_str(), sup.email.as_str()]);
+    for message in &messages {
+        assert_eq!(message["subject"], "[tasklane] cara created “via SES”");
+        let body = message["body"].as_str().unwrap();
+        assert!(body.contains(&format!("http://localhost:8080/tasks/{task}")) && body.starts_with("<!DOCTYPE html>"));
+    }
+    let sent = notifications::Entity::find()
+        .filter(notifications::Column::Channel.eq("email"))
+        .filter(notifications::Column::Status.eq("sent"))
+        .count(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(sent, 2);
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
+    use tasklane_core::archive::{self, ArchiveQuery};
+    tasklane_core::testing::assert_local_aws();
+    let table = format!("tl-test-{}", tasklane_core::auth::tokens::new_id().to_lowercase());
+    let name = table.clone();
+    let app = spawn_app_with(move |config| {
+        config.archive.store = tasklane_core::config::ArchiveStore::Dynamodb;
+        config.archive.dynamodb_table = name;
+    })
+    .await;
+    archive::init(&app.ctx).await.unwrap();
+    assert!(archive::init(&app.ctx).await.unwrap().contains("exists already"), "init is idempotent");
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    let task = app.task(&cara, json!({ "name": "archived", "pic": pia.id })).await;
+    app.put(&format!("/api/tasks/{task}"), &pia.token, json!({ "Task_status": "done" })).await.expect(200);
+    let other = app.task(&pia, json!({ "name": "other" })).await;
+
+    let _workers = app.start_workers();
+    wait_until("every event archived", PATIENCE, async || {
+        task_events::Entity::find().filter(task_events::Column::ArchivedAt.is_null()).count(&app.ctx.db).await.unwrap()
+            == 0
+    })
+    .await;
+    // Archiving again (a redelivered sweep) leaves one item per event.
+    task_events::Entity::update_many()
+        .col_expr(task_events::Column::ArchivedAt, sea_orm::sea_query::Expr::value(Option::<chrono::NaiveDateTime>::None))
+        .exec(&app.ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(archive::sweep(&app.ctx).await.unwrap(), 3);
+
+    let by_task = archive::query(&app.ctx, &ArchiveQuery::Task(task), None).await.unwrap();
+    let kinds: Vec<&str> = by_task.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["task.created", "task.status_changed"]);
+    assert_eq!(by_task[1].actor_id, Some(pia.id));
+    assert_eq!(by_task[1].payload["changes"]["status"], json!({ "old": "pending", "new": "done" }));
+    let by_pia = archive::query(&app.ctx, &ArchiveQuery::Actor(pia.id), None).await.unwrap();
+    let tasks: Vec<i64> = by_pia.iter().map(|e| e.task_id).collect();
+    assert_eq!(tasks, [task, other]);
+    let since = by_pia[1].created_at;
+    let recent = archive::query(&app.ctx, &ArchiveQuery::Actor(pia.id), Some(since)).await.unwrap();
+    assert_eq!(recent.len(), 1);
+
+    // Archived events past retention leave the database; the archive keeps them.
+    let later = chrono::Utc::now() + chrono::Duration::days(91);
+    assert_eq!(archive::prune(&app.ctx, later).await.unwrap(), 3);
+    assert_eq!(task_events::Entity::find().count(&app.ctx.db).await.unwrap(), 0);
+    assert_eq!(archive::query(&app.ctx, &ArchiveQuery::Task(task), None).await.unwrap().len(), 2);
+}
