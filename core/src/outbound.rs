@@ -11,14 +11,29 @@ pub struct Outbound {
     ses: OnceCell<aws_sdk_sesv2::Client>,
     dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
     http: std::sync::OnceLock<reqwest::Client>,
+    endpoint: Option<String>,
 }
 
 /// How long an outbound HTTP call (Discord) may take in all.
 const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Outbound {
+    /// Clients whose AWS calls all go to `endpoint` instead of what the environment says (an
+    /// emulator, or a proxy).
+    pub fn with_aws_endpoint(endpoint: impl Into<String>) -> Self {
+        Self { endpoint: Some(endpoint.into()), ..Self::default() }
+    }
+
     async fn aws(&self) -> &aws_config::SdkConfig {
-        self.aws.get_or_init(|| aws_config::defaults(aws_config::BehaviorVersion::latest()).load()).await
+        self.aws
+            .get_or_init(|| {
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                if let Some(endpoint) = &self.endpoint {
+                    loader = loader.endpoint_url(endpoint);
+                }
+                loader.load()
+            })
+            .await
     }
 
     /// The SESv2 client (region, credentials and `AWS_ENDPOINT_URL` from the environment).

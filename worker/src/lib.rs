@@ -25,12 +25,21 @@ const RELAY_POLL: Duration = Duration::from_millis(250);
 /// Runs the outbox relay and a worker for every queue until `stop` resolves; then running jobs
 /// get the configured grace period and the rest go back to the queue.
 pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    run_with(app, handlers::registry(), stop).await
+}
+
+/// [`run`] with a registry of one's own (different retry policies, extra job kinds).
+pub async fn run_with(
+    app: AppContext,
+    registry: tasklane_core::jobs::Registry,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let transport = transport(&app).await?;
     let settings = app.config.worker.clone();
     let runtime = WorkerRuntime {
         lease: Duration::from_secs(settings.lease_secs.max(1)),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
-        ..WorkerRuntime::new(app.clone(), transport.clone(), handlers::registry(), settings.name.clone())
+        ..WorkerRuntime::new(app.clone(), transport.clone(), registry, settings.name.clone())
     };
     let queues =
         QUEUES.iter().map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency }).collect();
