@@ -180,7 +180,11 @@ async fn profile_changes_and_email_uniqueness() {
     let user = app.user("shin").await;
     app.user("taken").await;
     let body = app
-        .patch("/api/users/me", &user.token, json!({ "display_name": "신", "notification_prefs": { "language": "ko", "email": "off" } }))
+        .patch(
+            "/api/users/me",
+            &user.token,
+            json!({ "display_name": "신", "notification_prefs": { "language": "ko", "email": "off" } }),
+        )
         .await
         .expect(200);
     assert_eq!(body["user"]["display_name"], "신");

@@ -2,6 +2,8 @@
 //! fans them out to in-app notifications and emails (files here, SES in the service tests),
 //! and the archive copies events to DynamoDB.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod common;
 
 use std::collections::BTreeMap;
@@ -139,7 +141,10 @@ async fn each_event_kind_notifies_exactly_the_people_it_concerns() {
     let cara_inbox = app.inbox(&cara).await;
     assert_eq!(cara_inbox.len(), 1);
     assert_eq!(cara_inbox[0]["summary"], "pia moved “Quarterly report” to Done");
-    assert_eq!(cara_inbox[0]["details"]["changes"][0], json!({ "field": "status", "old": "in_progress", "new": "done" }));
+    assert_eq!(
+        cara_inbox[0]["details"]["changes"][0],
+        json!({ "field": "status", "old": "in_progress", "new": "done" })
+    );
 
     // One email per notification, to the right person, with subject and body.
     wait_until("11 emails", PATIENCE, async || mails(&app).len() >= 11).await;
@@ -192,7 +197,9 @@ async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_th
     app.patch("/api/users/me", &pia.token, json!({ "notification_prefs": { "email": "off" } })).await.expect(200);
     let mute_created = json!({ "notification_prefs": { "email_kinds": { "task.created": false } } });
     app.patch("/api/users/me", &sup.token, mute_created).await.expect(200);
-    app.patch("/api/users/me", &gus.token, json!({ "notification_prefs": { "email": "daily_digest" } })).await.expect(200);
+    app.patch("/api/users/me", &gus.token, json!({ "notification_prefs": { "email": "daily_digest" } }))
+        .await
+        .expect(200);
 
     // Written before any worker runs, so the recipients are gone by the time it does.
     app.task(&cara, json!({ "name": "muted", "pic": pia.id, "supervisor": sup.id })).await;
@@ -207,8 +214,11 @@ async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_th
     drained(&app).await;
     assert_eq!(kinds(&app, &pia).await, ["task.created"], "in-app is always on");
     assert_eq!(kinds(&app, &sup).await, ["task.created"]);
-    let for_disabled =
-        notifications::Entity::find().filter(notifications::Column::UserId.eq(dis.id)).count(&app.ctx.db).await.unwrap();
+    let for_disabled = notifications::Entity::find()
+        .filter(notifications::Column::UserId.eq(dis.id))
+        .count(&app.ctx.db)
+        .await
+        .unwrap();
     assert_eq!(for_disabled, 0);
     assert!(mails(&app).is_empty(), "no instant email for anyone here: {:?}", mails(&app));
 
@@ -223,7 +233,10 @@ async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_th
     assert_eq!(mails[0].subject, "[tasklane] Your tasklane digest: 2 updates");
     assert!(mails[0].text.contains("cara created “digested”") && mails[0].text.contains("cara updated “digested”"));
     drained(&app).await;
-    assert!(tasklane_core::notify::email::digest_jobs(&app.ctx, day).await.unwrap().is_empty(), "nothing left to digest");
+    assert!(
+        tasklane_core::notify::email::digest_jobs(&app.ctx, day).await.unwrap().is_empty(),
+        "nothing left to digest"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +340,10 @@ async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
     .await;
     // Archiving again (a redelivered sweep) leaves one item per event.
     task_events::Entity::update_many()
-        .col_expr(task_events::Column::ArchivedAt, sea_orm::sea_query::Expr::value(Option::<chrono::NaiveDateTime>::None))
+        .col_expr(
+            task_events::Column::ArchivedAt,
+            sea_orm::sea_query::Expr::value(Option::<chrono::NaiveDateTime>::None),
+        )
         .exec(&app.ctx.db)
         .await
         .unwrap();

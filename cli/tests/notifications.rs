@@ -67,7 +67,8 @@ impl Discord {
                         posts.len() == 1
                     };
                     if first {
-                        let limited = json!({ "message": "You are being rate limited.", "retry_after": 0.2, "global": false });
+                        let limited =
+                            json!({ "message": "You are being rate limited.", "retry_after": 0.2, "global": false });
                         return (StatusCode::TOO_MANY_REQUESTS, Json(limited)).into_response();
                     }
                     discord.accepted.lock().unwrap().push(body);
@@ -174,9 +175,11 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     .await;
     stop_healthy();
     let messages = moto_messages(&sender).await;
-    let mut recipients: Vec<&str> = messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
+    let mut recipients: Vec<&str> =
+        messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
     recipients.sort();
     assert_eq!(recipients, ["pia@example.com", "sup@example.com"], "each email exactly once");
-    let rows = notifications::Entity::find().filter(notifications::Column::Channel.eq("email")).all(&ctx.db).await.unwrap();
+    let rows =
+        notifications::Entity::find().filter(notifications::Column::Channel.eq("email")).all(&ctx.db).await.unwrap();
     assert!(rows.iter().all(|row| row.status == "sent" && row.attempts == 3), "{rows:?}");
 }

@@ -32,9 +32,12 @@ async fn pics_hear_once_per_deadline_when_it_nears_and_when_it_passes() {
     let pia = member(&ctx, "pia@example.com").await;
     let now = Utc::now();
     let at = |offset: Duration| (now + offset).to_rfc3339();
-    let soon = task(&ctx, &cara, json!({ "name": "soon", "pic": pia.user_id, "deadline": at(Duration::hours(2)) })).await;
-    let late = task(&ctx, &cara, json!({ "name": "late", "pic": pia.user_id, "deadline": at(-Duration::hours(1)) })).await;
-    let finished = json!({ "name": "finished", "pic": pia.user_id, "status": "done", "deadline": at(Duration::hours(1)) });
+    let soon =
+        task(&ctx, &cara, json!({ "name": "soon", "pic": pia.user_id, "deadline": at(Duration::hours(2)) })).await;
+    let late =
+        task(&ctx, &cara, json!({ "name": "late", "pic": pia.user_id, "deadline": at(-Duration::hours(1)) })).await;
+    let finished =
+        json!({ "name": "finished", "pic": pia.user_id, "status": "done", "deadline": at(Duration::hours(1)) });
     task(&ctx, &cara, finished).await;
     task(&ctx, &cara, json!({ "name": "far", "pic": pia.user_id, "deadline": at(Duration::days(3)) })).await;
     task(&ctx, &cara, json!({ "name": "nobody's", "deadline": at(Duration::hours(1)) })).await;
@@ -56,8 +59,12 @@ async fn pics_hear_once_per_deadline_when_it_nears_and_when_it_passes() {
     let change = json!({ "deadline": at(Duration::hours(20)) });
     tasklane_core::tasks::update(&ctx, &cara, late, serde_json::from_value(change).unwrap(), None).await.unwrap();
     remind(&ctx, now + Duration::hours(3)).await.unwrap();
-    let kinds: Vec<(String, i64)> =
-        reminders(&ctx).await.into_iter().filter(|(_, _, channel)| channel == "in_app").map(|(k, t, _)| (k, t)).collect();
+    let kinds: Vec<(String, i64)> = reminders(&ctx)
+        .await
+        .into_iter()
+        .filter(|(_, _, channel)| channel == "in_app")
+        .map(|(k, t, _)| (k, t))
+        .collect();
     assert_eq!(
         kinds,
         [

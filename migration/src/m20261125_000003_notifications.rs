@@ -81,7 +81,11 @@ impl MigrationTrait for Migration {
             // A user's inbox, newest first, and its unread count.
             ("idx_notifications_inbox", &[Notifications::UserId, Notifications::Channel, Notifications::Id], false),
             // Pending emails and digests.
-            ("idx_notifications_status", &[Notifications::Channel, Notifications::Status, Notifications::UserId], false),
+            (
+                "idx_notifications_status",
+                &[Notifications::Channel, Notifications::Status, Notifications::UserId],
+                false,
+            ),
         ];
         for (name, columns, unique) in indexes {
             let mut index = Index::create();

@@ -20,7 +20,13 @@ fn free_port() -> u16 {
 
 fn start_worker(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_secs: u64) -> Child {
     use secrecy::ExposeSecret;
+    let archive = match ctx.config.archive.store {
+        tasklane_core::config::ArchiveStore::Local => "local",
+        tasklane_core::config::ArchiveStore::Dynamodb => "dynamodb",
+    };
     Command::new(env!("CARGO_BIN_EXE_tasklane-worker"))
+        .env("TASKLANE_ARCHIVE", archive)
+        .env("TASKLANE_DYNAMODB_TABLE", &ctx.config.archive.dynamodb_table)
         .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
         .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
         .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
@@ -124,4 +130,84 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     assert!(status.success(), "{status:?}");
     let after = queue.stats("events").await.unwrap();
     assert_eq!(after.in_flight, 0, "jobs still held after a clean shutdown: {after:?}");
+}
+
+fn mail_files(ctx: &tasklane_core::AppContext) -> usize {
+    std::fs::read_dir(ctx.config.data_dir.join("mail"))
+        .map(|dir| dir.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "eml")).count())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn a_worker_killed_mid_batch_still_sends_each_email_once_and_archives_each_event_once() {
+    use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tasklane_core::archive::{self, ArchiveQuery};
+    use tasklane_entity::{notifications, task_events};
+    tasklane_core::testing::assert_local_aws();
+    let table = format!("tl-test-{}", tasklane_core::auth::tokens::new_id().to_lowercase());
+    let (ctx, _dir) = tasklane_core::testing::fresh_context(move |config| {
+        config.archive.store = tasklane_core::config::ArchiveStore::Dynamodb;
+        config.archive.dynamodb_table = table;
+    })
+    .await;
+    archive::init(&ctx).await.unwrap();
+    let cara = tasklane_core::testing::member(&ctx, "cara@example.com").await;
+    let pia = tasklane_core::testing::member(&ctx, "pia@example.com").await;
+    let sup = tasklane_core::testing::member(&ctx, "sup@example.com").await;
+    const TASKS: usize = 150;
+    let mut task_ids = Vec::new();
+    for n in 0..TASKS {
+        let body = serde_json::json!({ "name": format!("task {n}"), "pic": pia.user_id, "supervisor": sup.user_id });
+        task_ids
+            .push(tasklane_core::tasks::create(&ctx, &cara, serde_json::from_value(body).unwrap()).await.unwrap().id);
+    }
+
+    let queue = SqlQueue::new(ctx.db.clone());
+    let holding = async || {
+        let mut held = 0;
+        for name in ["events", "email", "maintenance"] {
+            held += queue.stats(name).await.unwrap().in_flight;
+        }
+        held
+    };
+    let mut caught = false;
+    for _ in 0..20 {
+        let mut doomed = start_worker(&ctx, "doomed", free_port(), 600);
+        wait_until("the first emails", Duration::from_secs(30), async || mail_files(&ctx) > 0).await;
+        doomed.kill().unwrap();
+        doomed.wait().unwrap();
+        if holding().await > 0 && mail_files(&ctx) < 2 * TASKS {
+            caught = true;
+            break;
+        }
+    }
+    assert!(caught, "no kill ever caught the worker mid-batch");
+    ctx.db
+        .execute_unprepared("UPDATE jobs SET lease_until = '2000-01-01 00:00:00' WHERE lease_owner = 'doomed'")
+        .await
+        .unwrap();
+
+    let mut survivor = start_worker(&ctx, "survivor", free_port(), 30);
+    wait_until("every email and every archive copy", Duration::from_secs(90), async || {
+        let unarchived =
+            task_events::Entity::find().filter(task_events::Column::ArchivedAt.is_null()).count(&ctx.db).await.unwrap();
+        mail_files(&ctx) >= 2 * TASKS && unarchived == 0 && holding().await == 0
+    })
+    .await;
+    survivor.kill().unwrap();
+    survivor.wait().unwrap();
+
+    assert_eq!(mail_files(&ctx), 2 * TASKS, "one email per event and recipient");
+    let emails =
+        notifications::Entity::find().filter(notifications::Column::Channel.eq("email")).all(&ctx.db).await.unwrap();
+    assert_eq!(emails.len(), 2 * TASKS);
+    assert!(emails.iter().all(|row| row.status == "sent"), "every email recorded as sent");
+    let in_app =
+        notifications::Entity::find().filter(notifications::Column::Channel.eq("in_app")).count(&ctx.db).await.unwrap();
+    assert_eq!(in_app as usize, 2 * TASKS);
+    for task in task_ids {
+        let archived = archive::query(&ctx, &ArchiveQuery::Task(task), None).await.unwrap();
+        assert_eq!(archived.len(), 1, "task {task}: one archive item per event");
+    }
 }

@@ -40,7 +40,11 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/notifications/{id}/read", tag = "notifications", security(("bearer" = [])),
     params(("id" = i64, Path, description = "notification id")),
     responses((status = 200, body = NotificationView), (status = 404, body = ErrorBody)))]
-pub async fn read(State(ctx): State<AppContext>, Auth(who): Auth, PathId(id): PathId) -> ApiResult<Json<NotificationView>> {
+pub async fn read(
+    State(ctx): State<AppContext>,
+    Auth(who): Auth,
+    PathId(id): PathId,
+) -> ApiResult<Json<NotificationView>> {
     Ok(Json(inbox::mark_read(&ctx, &who, id).await?))
 }
 

@@ -71,13 +71,20 @@ pub async fn write(client: &Client, table: &str, events: &[ArchivedEvent]) -> an
     for chunk in events.chunks(BATCH_WRITE_MAX) {
         let mut requests = chunk
             .iter()
-            .map(|event| Ok(WriteRequest::builder().put_request(PutRequest::builder().set_item(Some(item(event))).build()?).build()))
+            .map(|event| {
+                Ok(WriteRequest::builder()
+                    .put_request(PutRequest::builder().set_item(Some(item(event))).build()?)
+                    .build())
+            })
             .collect::<anyhow::Result<Vec<_>>>()?;
         let mut tries = 0;
         while !requests.is_empty() {
             tries += 1;
             if tries > BATCH_WRITE_TRIES {
-                anyhow::bail!("DynamoDB left {} archive writes unprocessed after {BATCH_WRITE_TRIES} tries", requests.len());
+                anyhow::bail!(
+                    "DynamoDB left {} archive writes unprocessed after {BATCH_WRITE_TRIES} tries",
+                    requests.len()
+                );
             }
             if tries > 1 {
                 tokio::time::sleep(Duration::from_millis(50 * (1 << tries.min(6)))).await;
@@ -170,8 +177,10 @@ pub async fn query(
             .expression_attribute_values(":id", AttributeValue::N(id.to_string()))
             .set_exclusive_start_key(start.take());
         if let Some(since) = since {
-            request = request
-                .expression_attribute_values(":since", AttributeValue::S(since.to_rfc3339_opts(SecondsFormat::Micros, true)));
+            request = request.expression_attribute_values(
+                ":since",
+                AttributeValue::S(since.to_rfc3339_opts(SecondsFormat::Micros, true)),
+            );
         }
         let page = request
             .send()

@@ -165,7 +165,9 @@ pub async fn prune_events(ctx: JobContext, _job: PruneEvents) -> std::result::Re
 pub async fn init(app: &AppContext) -> anyhow::Result<String> {
     match app.config.archive.store {
         ArchiveStore::Local => Ok("the local archive is the task_events table; nothing to create".into()),
-        ArchiveStore::Dynamodb => dynamodb::create_table(app.outbound.dynamodb().await, &app.config.archive.dynamodb_table).await,
+        ArchiveStore::Dynamodb => {
+            dynamodb::create_table(app.outbound.dynamodb().await, &app.config.archive.dynamodb_table).await
+        }
     }
 }
 

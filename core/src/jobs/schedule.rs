@@ -35,7 +35,8 @@ fn recurring() -> [Recurring; 4] {
         Recurring {
             every_secs: 3600,
             make: |config, _, now| {
-                (now.hour() == config.notify.digest_hour_utc).then(|| NewJob::of(&DigestSweep { day: now.date_naive() }))
+                (now.hour() == config.notify.digest_hour_utc)
+                    .then(|| NewJob::of(&DigestSweep { day: now.date_naive() }))
             },
         },
         Recurring {

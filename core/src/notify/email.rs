@@ -217,11 +217,7 @@ async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model
 
 /// Records an attempt on notification rows: sent, failed for now (the reason is kept), or
 /// failed for good.
-async fn record_attempt(
-    app: &AppContext,
-    ids: Vec<i64>,
-    outcome: std::result::Result<(), &JobError>,
-) -> Result<()> {
+async fn record_attempt(app: &AppContext, ids: Vec<i64>, outcome: std::result::Result<(), &JobError>) -> Result<()> {
     let mut update = notifications::Entity::update_many()
         .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
         .filter(notifications::Column::Id.is_in(ids));
@@ -262,8 +258,9 @@ pub async fn send_email(ctx: JobContext, job: SendEmail) -> std::result::Result<
         record_attempt(app, vec![notification.id], Err(&reason)).await?;
         return Ok(());
     };
-    let details: Details = serde_json::from_value(notification.details.clone())
-        .map_err(|err| JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id)))?;
+    let details: Details = serde_json::from_value(notification.details.clone()).map_err(|err| {
+        JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id))
+    })?;
     let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
     let message = EmailMessage {
         key: format!("notification-{}", notification.id),
@@ -354,8 +351,11 @@ mod tests {
         assert!(eml.contains("Message-ID: <notification-1@tasklane>\r\n"));
         assert!(eml.contains("line one\r\nline two\r\n"));
         assert!(eml.contains("Content-Type: text/html; charset=utf-8\r\n"));
-        let subject_lines: Vec<&str> =
-            eml.split("\r\n").skip_while(|line| !line.starts_with("Subject:")).take_while(|l| !l.starts_with("Date:")).collect();
+        let subject_lines: Vec<&str> = eml
+            .split("\r\n")
+            .skip_while(|line| !line.starts_with("Subject:"))
+            .take_while(|l| !l.starts_with("Date:"))
+            .collect();
         assert!(subject_lines.len() > 1, "long subjects fold: {subject_lines:?}");
         assert!(subject_lines.iter().all(|line| line.len() <= 78));
         let decoded: String = subject_lines

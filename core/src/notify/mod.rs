@@ -167,8 +167,12 @@ pub async fn fan_out(app: &AppContext, event: &TaskEventJob) -> Result<Vec<NewJo
     };
     let recipients: Vec<&users::Model> = wanted.iter().filter_map(|id| people.get(id)).collect();
     let source = format!("event:{}", event.event_id);
-    deliver(app, &Delivery { source: &source, kind: &event.kind, event_id: Some(event.event_id), details: &details }, &recipients)
-        .await
+    deliver(
+        app,
+        &Delivery { source: &source, kind: &event.kind, event_id: Some(event.event_id), details: &details },
+        &recipients,
+    )
+    .await
 }
 
 async fn load_users(app: &AppContext, ids: Vec<i64>) -> Result<HashMap<i64, users::Model>> {

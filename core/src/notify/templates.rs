@@ -145,7 +145,9 @@ fn detail_lines(details: &Details, lang: Language) -> Vec<String> {
 
 fn footer(lang: Language) -> &'static str {
     match lang {
-        Language::En => "You get this because you are involved in this task. Notification settings are in your profile.",
+        Language::En => {
+            "You get this because you are involved in this task. Notification settings are in your profile."
+        }
         Language::Ko => "이 업무에 참여하고 있어 보내드리는 알림입니다. 알림 설정은 프로필에서 바꿀 수 있습니다.",
     }
 }
@@ -219,7 +221,9 @@ pub fn email(kind: &str, details: &Details, lang: Language, public_url: &str) ->
 /// One daily email listing several notifications (`(kind, details)`, oldest first).
 pub fn digest(items: &[(String, Details)], lang: Language, public_url: &str) -> Rendered {
     let heading = match lang {
-        Language::En => format!("Your tasklane digest: {} update{}", items.len(), if items.len() == 1 { "" } else { "s" }),
+        Language::En => {
+            format!("Your tasklane digest: {} update{}", items.len(), if items.len() == 1 { "" } else { "s" })
+        }
         Language::Ko => format!("tasklane 알림 모음: {}건", items.len()),
     };
     let mut text = format!("{heading}\n\n");

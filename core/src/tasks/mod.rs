@@ -450,7 +450,8 @@ async fn apply_change(
     }
     // Each event carries the task as it stands afterwards, so consumers (notifications, the
     // archive) see who was involved at that moment, not whoever is involved when they run.
-    let events = changes.into_iter().map(|(kind, changes)| (kind, json!({ "changes": changes, "task": new }))).collect();
+    let events =
+        changes.into_iter().map(|(kind, changes)| (kind, json!({ "changes": changes, "task": new }))).collect();
     record_events(txn, &new, who.user_id, old.version, events, now).await?;
     Ok(Some(new))
 }
