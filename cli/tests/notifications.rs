@@ -114,7 +114,7 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
         config.notify.email = tasklane_core::config::EmailTransport::Ses;
         config.notify.email_from = from;
         config.notify.discord_webhook_url = Some(webhook.into());
-        config.notify.alert_window_secs = 1;
+        config.notify.alert_window_secs = 5;
         config.worker.shutdown_grace_secs = 2;
     })
     .await;

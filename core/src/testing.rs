@@ -80,3 +80,16 @@ pub fn assert_local_aws() {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
     assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
 }
+
+/// Peak resident memory in MiB of process `pid` (this process when `None`), from Linux's
+/// `/proc/<pid>/status`; NaN where that cannot be read. For benchmarks.
+pub fn peak_rss_mib(pid: Option<u32>) -> f64 {
+    let path = pid.map_or_else(|| "/proc/self/status".to_owned(), |pid| format!("/proc/{pid}/status"));
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("VmHWM:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}

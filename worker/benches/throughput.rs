@@ -30,15 +30,6 @@ impl Job for Noop {
     const QUEUE: &'static str = "bench";
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
 async fn run(
     label: &str,
     transport: Arc<dyn Transport>,
@@ -93,7 +84,7 @@ async fn run(
         jobs as f64 / process_secs,
         pick(0.5),
         pick(0.99),
-        peak_rss_mib()
+        tasklane_core::testing::peak_rss_mib(None)
     );
 }
 
