@@ -45,7 +45,7 @@ pub async fn run(ctx: &AppContext, action: ArchiveAction, format: Format) -> any
                 &["event", "task", "seq", "actor", "kind", "at"],
                 events.iter().map(|event| {
                     vec![
-                        event.event_id.to_string(),
+                        event.id.to_string(),
                         event.task_id.to_string(),
                         event.seq.to_string(),
                         event.actor_id.map(|id| id.to_string()).unwrap_or_else(|| "-".into()),

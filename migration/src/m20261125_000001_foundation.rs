@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::types::{instant, long_text};
+use crate::types::{index, instant, long_text};
 
 pub struct Migration;
 
@@ -210,12 +210,7 @@ impl MigrationTrait for Migration {
             ("idx_tasks_creator", &[Tasks::CreatorId, Tasks::Status]),
         ];
         for (name, columns) in task_indexes {
-            let mut index = Index::create();
-            index.name(name).table(Tasks::Table);
-            for column in columns {
-                index.col(*column);
-            }
-            manager.create_index(index.to_owned()).await?;
+            manager.create_index(index(name, Tasks::Table, columns)).await?;
         }
         manager
             .create_index(

@@ -3,7 +3,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::types::instant;
+use crate::types::{index, instant};
 
 pub struct Migration;
 
@@ -38,7 +38,7 @@ enum Users {
     Id,
 }
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum TaskEvents {
     Table,
     ArchivedAt,
@@ -88,27 +88,15 @@ impl MigrationTrait for Migration {
             ),
         ];
         for (name, columns, unique) in indexes {
-            let mut index = Index::create();
-            index.name(name).table(Notifications::Table);
-            for column in columns {
-                index.col(*column);
-            }
+            let mut index = index(name, Notifications::Table, columns);
             if unique {
                 index.unique();
             }
-            manager.create_index(index.to_owned()).await?;
+            manager.create_index(index).await?;
         }
         // The archive sweep walks events not yet archived, oldest first.
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_task_events_unarchived")
-                    .table(TaskEvents::Table)
-                    .col(TaskEvents::ArchivedAt)
-                    .col(TaskEvents::Id)
-                    .to_owned(),
-            )
-            .await?;
+        let unarchived = [TaskEvents::ArchivedAt, TaskEvents::Id];
+        manager.create_index(index("idx_task_events_unarchived", TaskEvents::Table, &unarchived)).await?;
         Ok(())
     }
 }

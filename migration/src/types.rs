@@ -23,3 +23,13 @@ pub fn long_text(backend: DbBackend, column: impl IntoIden) -> ColumnDef {
     };
     def
 }
+
+/// An index named `name` on `columns` of `table`.
+pub fn index<T: IntoIden + Copy>(name: &str, table: T, columns: &[T]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(table);
+    for column in columns {
+        index.col(*column);
+    }
+    index.to_owned()
+}

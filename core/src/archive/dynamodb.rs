@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::types::{
 };
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{ArchiveQuery, ArchivedEvent};
+use super::ArchiveQuery;
+use crate::tasks::EventView;
 
 /// The index by actor.
 pub const ACTOR_INDEX: &str = "by_actor";
@@ -28,11 +29,11 @@ pub fn sort_key(created_at: DateTime<Utc>, event_id: i64) -> String {
     format!("{}#{event_id:019}", created_at.to_rfc3339_opts(SecondsFormat::Micros, true))
 }
 
-fn item(event: &ArchivedEvent) -> HashMap<String, AttributeValue> {
+fn item(event: &EventView) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         ("task_id".to_owned(), AttributeValue::N(event.task_id.to_string())),
-        ("at_event".to_owned(), AttributeValue::S(sort_key(event.created_at, event.event_id))),
-        ("event_id".to_owned(), AttributeValue::N(event.event_id.to_string())),
+        ("at_event".to_owned(), AttributeValue::S(sort_key(event.created_at, event.id))),
+        ("event_id".to_owned(), AttributeValue::N(event.id.to_string())),
         ("seq".to_owned(), AttributeValue::N(event.seq.to_string())),
         ("kind".to_owned(), AttributeValue::S(event.kind.clone())),
         ("payload".to_owned(), AttributeValue::S(event.payload.to_string())),
@@ -53,10 +54,10 @@ fn text<'a>(item: &'a HashMap<String, AttributeValue>, name: &str) -> Option<&'a
     item.get(name).and_then(|value| value.as_s().ok()).map(String::as_str)
 }
 
-fn event(item: &HashMap<String, AttributeValue>) -> anyhow::Result<ArchivedEvent> {
+fn event(item: &HashMap<String, AttributeValue>) -> anyhow::Result<EventView> {
     let missing = |name: &str| anyhow::anyhow!("archive item without {name}");
-    Ok(ArchivedEvent {
-        event_id: number(item, "event_id").ok_or_else(|| missing("event_id"))?,
+    Ok(EventView {
+        id: number(item, "event_id").ok_or_else(|| missing("event_id"))?,
         task_id: number(item, "task_id").ok_or_else(|| missing("task_id"))?,
         seq: number(item, "seq").ok_or_else(|| missing("seq"))?,
         actor_id: number(item, "actor_id"),
@@ -67,7 +68,7 @@ fn event(item: &HashMap<String, AttributeValue>) -> anyhow::Result<ArchivedEvent
 }
 
 /// Writes events in batches of 25, retrying unprocessed items with back-off.
-pub async fn write(client: &Client, table: &str, events: &[ArchivedEvent]) -> anyhow::Result<()> {
+pub async fn write(client: &Client, table: &str, events: &[EventView]) -> anyhow::Result<()> {
     for chunk in events.chunks(BATCH_WRITE_MAX) {
         let mut requests = chunk
             .iter()
@@ -157,7 +158,7 @@ pub async fn query(
     table: &str,
     query: &ArchiveQuery,
     since: Option<DateTime<Utc>>,
-) -> anyhow::Result<Vec<ArchivedEvent>> {
+) -> anyhow::Result<Vec<EventView>> {
     let (index, key, id) = match query {
         ArchiveQuery::Task(id) => (None, "task_id", *id),
         ArchiveQuery::Actor(id) => (Some(ACTOR_INDEX), "actor_id", *id),
@@ -212,8 +213,8 @@ mod tests {
 
     #[test]
     fn items_round_trip_and_actorless_events_stay_out_of_the_actor_index() {
-        let archived = ArchivedEvent {
-            event_id: 5,
+        let archived = EventView {
+            id: 5,
             task_id: 2,
             seq: 3,
             actor_id: None,

@@ -15,40 +15,8 @@ use tasklane_entity::task_events;
 
 use crate::config::ArchiveStore;
 use crate::jobs::{Job, JobContext, JobError, MAINTENANCE_QUEUE};
+use crate::tasks::EventView;
 use crate::{AppContext, Result};
-
-/// A task event as the archive keeps it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ArchivedEvent {
-    /// Event id.
-    pub event_id: i64,
-    /// The task.
-    pub task_id: i64,
-    /// The task's version after the event.
-    pub seq: i32,
-    /// Who did it.
-    pub actor_id: Option<i64>,
-    /// Event kind.
-    pub kind: String,
-    /// What changed.
-    pub payload: serde_json::Value,
-    /// When.
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<task_events::Model> for ArchivedEvent {
-    fn from(event: task_events::Model) -> Self {
-        Self {
-            event_id: event.id,
-            task_id: event.task_id,
-            seq: event.seq,
-            actor_id: event.actor_id,
-            kind: event.kind,
-            payload: event.payload,
-            created_at: event.created_at.and_utc(),
-        }
-    }
-}
 
 /// Which events `tasklane archive query` reads back.
 #[derive(Clone, Debug)]
@@ -114,7 +82,7 @@ pub async fn sweep(app: &AppContext) -> Result<usize> {
             break;
         }
         let ids: Vec<i64> = events.iter().map(|event| event.id).collect();
-        let batch: Vec<ArchivedEvent> = events.into_iter().map(ArchivedEvent::from).collect();
+        let batch: Vec<EventView> = events.into_iter().map(EventView::from).collect();
         dynamodb::write(app.outbound.dynamodb().await, &app.config.archive.dynamodb_table, &batch).await?;
         task_events::Entity::update_many()
             .col_expr(task_events::Column::ArchivedAt, Expr::value(crate::stored_now()))
@@ -172,7 +140,7 @@ pub async fn init(app: &AppContext) -> anyhow::Result<String> {
 }
 
 /// Reads archived events back, oldest first, optionally only those since `since`.
-pub async fn query(app: &AppContext, query: &ArchiveQuery, since: Option<DateTime<Utc>>) -> Result<Vec<ArchivedEvent>> {
+pub async fn query(app: &AppContext, query: &ArchiveQuery, since: Option<DateTime<Utc>>) -> Result<Vec<EventView>> {
     match app.config.archive.store {
         ArchiveStore::Local => {
             let mut select = task_events::Entity::find().order_by_asc(task_events::Column::CreatedAt);
@@ -184,7 +152,7 @@ pub async fn query(app: &AppContext, query: &ArchiveQuery, since: Option<DateTim
                 select = select.filter(task_events::Column::CreatedAt.gte(crate::stored(since)));
             }
             let events = select.order_by_asc(task_events::Column::Id).all(&app.db).await?;
-            Ok(events.into_iter().map(ArchivedEvent::from).collect())
+            Ok(events.into_iter().map(EventView::from).collect())
         }
         ArchiveStore::Dynamodb => {
             Ok(dynamodb::query(app.outbound.dynamodb().await, &app.config.archive.dynamodb_table, query, since).await?)

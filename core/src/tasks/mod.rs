@@ -68,8 +68,8 @@ impl From<tasks::Model> for TaskView {
     }
 }
 
-/// One entry of a task's history.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+/// One entry of a task's history, as the API shows it and the archive keeps it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EventView {
     /// Event id.
     pub id: i64,
