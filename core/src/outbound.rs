@@ -11,6 +11,7 @@ pub struct Outbound {
     ses: OnceCell<aws_sdk_sesv2::Client>,
     dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
     http: std::sync::OnceLock<reqwest::Client>,
+    mailer: OnceCell<Box<dyn crate::notify::email::Mailer>>,
     endpoint: Option<String>,
 }
 
@@ -46,6 +47,15 @@ impl Outbound {
     pub async fn dynamodb(&self) -> &aws_sdk_dynamodb::Client {
         let config = self.aws().await;
         self.dynamodb.get_or_init(|| async { aws_sdk_dynamodb::Client::new(config) }).await
+    }
+
+    /// The process's mailer, made by `make` on first use.
+    pub async fn mailer<F, Fut>(&self, make: F) -> &dyn crate::notify::email::Mailer
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Box<dyn crate::notify::email::Mailer>>,
+    {
+        self.mailer.get_or_init(make).await.as_ref()
     }
 
     /// A plain HTTP client with a timeout, for webhooks.

@@ -19,11 +19,14 @@ use crate::{AppContext, Result};
 /// The queue emails are sent from.
 pub const EMAIL_QUEUE: &str = "email";
 
-/// Sends the email of one notification.
+/// Sends the email of one notification, named by its unique key so that whoever writes the
+/// notification can enqueue this without reading the row back.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SendEmail {
-    /// The `email` notification row.
-    pub notification_id: i64,
+    /// What caused the notification (`event:<id>`, …).
+    pub source: String,
+    /// The recipient.
+    pub user_id: i64,
 }
 
 impl Job for SendEmail {
@@ -31,7 +34,7 @@ impl Job for SendEmail {
     const QUEUE: &'static str = EMAIL_QUEUE;
 
     fn dedup_key(&self) -> Option<String> {
-        Some(format!("email:{}", self.notification_id))
+        Some(format!("email:{}:{}", self.source, self.user_id))
     }
 
     fn retry_policy() -> RetryPolicy {
@@ -103,12 +106,21 @@ pub struct FileMailer {
 #[async_trait::async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, message: &EmailMessage) -> std::result::Result<(), JobError> {
-        let io = |err: std::io::Error| JobError::retry(format!("cannot write mail to {}: {err}", self.dir.display()));
-        tokio::fs::create_dir_all(&self.dir).await.map_err(io)?;
-        let file = self.dir.join(format!("{}.eml", message.key));
-        let partial = self.dir.join(format!(".{}.eml.partial", message.key));
-        tokio::fs::write(&partial, to_rfc5322(message, crate::now())).await.map_err(io)?;
-        tokio::fs::rename(&partial, &file).await.map_err(io)
+        let dir = self.dir.clone();
+        let file = dir.join(format!("{}.eml", message.key));
+        let partial = dir.join(format!(".{}.eml.partial", message.key));
+        let text = to_rfc5322(message, crate::now());
+        // One trip to the blocking pool for the whole write; the directory is made on first use.
+        let written = tokio::task::spawn_blocking(move || {
+            let write = || std::fs::write(&partial, &text).and_then(|()| std::fs::rename(&partial, &file));
+            write().or_else(|err| match err.kind() {
+                std::io::ErrorKind::NotFound => std::fs::create_dir_all(&dir).and_then(|()| write()),
+                _ => Err(err),
+            })
+        })
+        .await
+        .map_err(|err| JobError::retry(format!("the mail writer stopped: {err}")))?;
+        written.map_err(|err| JobError::retry(format!("cannot write mail to {}: {err}", self.dir.display())))
     }
 }
 
@@ -215,6 +227,11 @@ async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model
     Ok(users::Entity::find_by_id(user_id).one(&app.db).await?.filter(|user| !user.disabled))
 }
 
+/// The mailer the configuration asks for, made once per process.
+async fn shared_mailer(app: &AppContext) -> &dyn Mailer {
+    app.outbound.mailer(|| mailer(app)).await
+}
+
 /// Records an attempt on notification rows: sent, failed for now (the reason is kept), or
 /// failed for good.
 async fn record_attempt(app: &AppContext, ids: Vec<i64>, outcome: std::result::Result<(), &JobError>) -> Result<()> {
@@ -236,7 +253,7 @@ async fn record_attempt(app: &AppContext, ids: Vec<i64>, outcome: std::result::R
 }
 
 async fn deliver(app: &AppContext, ids: Vec<i64>, message: EmailMessage) -> std::result::Result<(), JobError> {
-    let result = mailer(app).await.send(&message).await;
+    let result = shared_mailer(app).await.send(&message).await;
     record_attempt(app, ids, result.as_ref().map(|_| ())).await?;
     if result.is_ok() {
         metrics::counter!("tasklane_emails_sent_total").increment(1);
@@ -247,13 +264,20 @@ async fn deliver(app: &AppContext, ids: Vec<i64>, message: EmailMessage) -> std:
 /// Runs [`SendEmail`].
 pub async fn send_email(ctx: JobContext, job: SendEmail) -> std::result::Result<(), JobError> {
     let app = &ctx.app;
-    let Some(notification) = notifications::Entity::find_by_id(job.notification_id).one(&app.db).await? else {
+    let found = notifications::Entity::find()
+        .filter(notifications::Column::Source.eq(&job.source))
+        .filter(notifications::Column::UserId.eq(job.user_id))
+        .filter(notifications::Column::Channel.eq(EMAIL))
+        .find_also_related(users::Entity)
+        .one(&app.db)
+        .await?;
+    let Some((notification, user)) = found else {
         return Ok(()); // the recipient's account is gone, and with it the notification
     };
     if notification.status != status::PENDING {
         return Ok(()); // sent already (a redelivery), or given up on
     }
-    let Some(user) = recipient(app, notification.user_id).await? else {
+    let Some(user) = user.filter(|user| !user.disabled) else {
         let reason = JobError::permanent("the recipient's account is disabled");
         record_attempt(app, vec![notification.id], Err(&reason)).await?;
         return Ok(());

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tasklane_entity::{notifications, tasks, users};
@@ -220,7 +220,7 @@ pub(crate) struct Delivery<'a> {
 }
 
 /// Writes in-app and (as preferences allow) email rows for each recipient, skipping disabled
-/// accounts and rows that already exist, and returns a send job for every email still pending.
+/// accounts and rows that already exist, and returns a send job for every instant email.
 pub(crate) async fn deliver(
     app: &AppContext,
     delivery: &Delivery<'_>,
@@ -229,6 +229,7 @@ pub(crate) async fn deliver(
     let now = crate::stored_now();
     let details = serde_json::to_value(delivery.details).map_err(anyhow::Error::from)?;
     let mut rows = Vec::new();
+    let mut instant = Vec::new();
     for user in recipients.iter().filter(|user| !user.disabled) {
         let row = |channel: &str, status: &str| notifications::ActiveModel {
             user_id: Set(user.id),
@@ -248,7 +249,10 @@ pub(crate) async fn deliver(
         };
         rows.push(row(IN_APP, status::DELIVERED));
         match NotificationPrefs::from_stored(&user.notification_prefs).email_for(delivery.kind) {
-            Some(EmailDelivery::Instant) => rows.push(row(EMAIL, status::PENDING)),
+            Some(EmailDelivery::Instant) => {
+                rows.push(row(EMAIL, status::PENDING));
+                instant.push(user.id);
+            }
             Some(EmailDelivery::DailyDigest) => rows.push(row(EMAIL, status::DIGEST)),
             Some(EmailDelivery::Off) | None => {}
         }
@@ -268,18 +272,12 @@ pub(crate) async fn deliver(
         )
         .exec_without_returning(&app.db)
         .await?;
-    // Also the rows an earlier, interrupted delivery wrote: their send jobs may never have
-    // been enqueued. A duplicate job finds the email sent and does nothing.
-    let pending: Vec<i64> = notifications::Entity::find()
-        .select_only()
-        .column(notifications::Column::Id)
-        .filter(notifications::Column::Source.eq(delivery.source))
-        .filter(notifications::Column::Channel.eq(EMAIL))
-        .filter(notifications::Column::Status.eq(status::PENDING))
-        .into_tuple()
-        .all(&app.db)
-        .await?;
-    pending.into_iter().map(|notification_id| NewJob::of(&email::SendEmail { notification_id })).collect()
+    // A job for every email meant to go now, including those an earlier, interrupted
+    // delivery wrote without enqueueing: a job whose email went out already does nothing.
+    instant
+        .into_iter()
+        .map(|user_id| NewJob::of(&email::SendEmail { source: delivery.source.to_owned(), user_id }))
+        .collect()
 }
 
 /// Counts a user's unread in-app notifications.
