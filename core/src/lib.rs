@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod grouped;
 pub mod housekeeping;
 pub mod jobs;
 pub mod notify;

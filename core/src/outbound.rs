@@ -1,5 +1,5 @@
-//! Clients for the services tasklane talks to on its users' behalf (SES, DynamoDB, Discord),
-//! created on first use: the API process never needs most of them, and loading AWS
+//! Clients for the services tasklane talks to on its users' behalf (SES, DynamoDB, Discord)
+//! and the email postman, created on first use: the API process never needs most of them, and loading AWS
 //! configuration costs a credentials lookup.
 
 use tokio::sync::OnceCell;
@@ -11,7 +11,7 @@ pub struct Outbound {
     ses: OnceCell<aws_sdk_sesv2::Client>,
     dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
     http: std::sync::OnceLock<reqwest::Client>,
-    mailer: OnceCell<Box<dyn crate::notify::email::Mailer>>,
+    postman: OnceCell<crate::notify::email::Postman>,
     endpoint: Option<String>,
 }
 
@@ -49,13 +49,13 @@ impl Outbound {
         self.dynamodb.get_or_init(|| async { aws_sdk_dynamodb::Client::new(config) }).await
     }
 
-    /// The process's mailer, made by `make` on first use.
-    pub async fn mailer<F, Fut>(&self, make: F) -> &dyn crate::notify::email::Mailer
+    /// The process's email postman, made by `make` on first use.
+    pub async fn postman<F, Fut>(&self, make: F) -> &crate::notify::email::Postman
     where
         F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = Box<dyn crate::notify::email::Mailer>>,
+        Fut: std::future::Future<Output = crate::notify::email::Postman>,
     {
-        self.mailer.get_or_init(make).await.as_ref()
+        self.postman.get_or_init(make).await
     }
 
     /// A plain HTTP client with a timeout, for webhooks.

@@ -93,3 +93,20 @@ pub fn peak_rss_mib(pid: Option<u32>) -> f64 {
         .and_then(|kib| kib.parse::<f64>().ok())
         .map_or(f64::NAN, |kib| kib / 1024.0)
 }
+
+/// Resident memory in MiB of this process right now. For benchmarks.
+pub fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+/// Starts this process's peak-RSS count afresh (Linux), so a benchmark's peak excludes its
+/// set-up. Best effort: elsewhere nothing happens.
+pub fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}

@@ -13,10 +13,10 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use tasklane_entity::jobs::{self, Column, Entity};
-use tokio::sync::{mpsc, oneshot};
 
 use super::{DeadJob, DeadSelector, Delivery, NewJob, QueueStats, Transport};
 use crate::Result;
+use crate::grouped::Grouped;
 
 const READY: &str = "ready";
 const RUNNING: &str = "running";
@@ -26,45 +26,31 @@ const DEAD: &str = "dead";
 #[derive(Clone)]
 pub struct SqlQueue {
     db: DatabaseConnection,
-    completions: Arc<std::sync::OnceLock<mpsc::UnboundedSender<Completion>>>,
+    /// Finished jobs are deleted in groups; each keeps its own fence, so a late
+    /// acknowledgement still deletes nothing.
+    completions: Arc<Grouped<Condition>>,
 }
 
 impl SqlQueue {
     /// A queue in `db` (migrated with the rest of the schema).
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db, completions: Arc::default() }
+        let deleting = db.clone();
+        let completions = Grouped::new(COMPLETE_BATCH, move |fences: Vec<Condition>| {
+            let db = deleting.clone();
+            async move {
+                let any = fences.into_iter().fold(Condition::any(), Condition::add);
+                retrying(|| Entity::delete_many().filter(any.clone()).exec(&db))
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| format!("{err:#}"))
+            }
+        });
+        Self { db, completions: Arc::new(completions) }
     }
-}
-
-/// A finished job waiting to be deleted, and who to tell when it is.
-struct Completion {
-    fence: Condition,
-    done: oneshot::Sender<std::result::Result<(), String>>,
 }
 
 /// Most finished jobs deleted by one statement.
 const COMPLETE_BATCH: usize = 256;
-
-/// Deletes finished jobs in groups: whatever completed while the previous delete ran goes in
-/// the next one (group commit), so many quick jobs cost one statement, and none waits for a
-/// timer. Each job keeps its own fence, so a late acknowledgement still deletes nothing.
-async fn complete_in_groups(db: DatabaseConnection, mut arrivals: mpsc::UnboundedReceiver<Completion>) {
-    while let Some(first) = arrivals.recv().await {
-        let mut group = vec![first];
-        while group.len() < COMPLETE_BATCH {
-            match arrivals.try_recv() {
-                Ok(next) => group.push(next),
-                Err(_) => break,
-            }
-        }
-        let fences = group.iter().fold(Condition::any(), |any, completion| any.add(completion.fence.clone()));
-        let result = retrying(|| Entity::delete_many().filter(fences.clone()).exec(&db)).await;
-        let outcome = result.map(|_| ()).map_err(|err| format!("{err:#}"));
-        for completion in group {
-            let _ = completion.done.send(outcome.clone());
-        }
-    }
-}
 
 /// Runs `operation` again when the database broke a deadlock by aborting it: concurrent
 /// claims and acknowledgements lock the same index entries in different orders on MySQL.
@@ -277,21 +263,7 @@ impl Transport for SqlQueue {
     }
 
     async fn complete(&self, delivery: &Delivery, worker: &str) -> Result<()> {
-        let fence = fenced(delivery, worker);
-        let grouper = self.completions.get_or_init(|| {
-            let (sender, arrivals) = mpsc::unbounded_channel();
-            tokio::spawn(complete_in_groups(self.db.clone(), arrivals));
-            sender
-        });
-        let (done, outcome) = oneshot::channel();
-        if grouper.send(Completion { fence: fence.clone(), done }).is_ok()
-            && let Ok(outcome) = outcome.await
-        {
-            return outcome.map_err(|err| anyhow::anyhow!(err).into());
-        }
-        // The grouping task is gone (its runtime shut down): delete directly.
-        retrying(|| Entity::delete_many().filter(fence.clone()).exec(&self.db)).await?;
-        Ok(())
+        self.completions.submit(fenced(delivery, worker)).await
     }
 
     async fn retry_later(&self, delivery: &Delivery, worker: &str, delay: Duration, error: &str) -> Result<()> {

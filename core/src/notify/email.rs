@@ -13,6 +13,7 @@ use tasklane_entity::{notifications, users};
 use super::prefs::NotificationPrefs;
 use super::{Details, EMAIL, status, templates};
 use crate::config::EmailTransport;
+use crate::grouped::Grouped;
 use crate::jobs::{Job, JobContext, JobError, NewJob, RetryPolicy};
 use crate::{AppContext, Result};
 
@@ -99,13 +100,25 @@ pub trait Mailer: Send + Sync {
 /// Writes each email as `<key>.eml` (RFC 5322, multipart/alternative) into a directory. A
 /// repeated send of the same email replaces its file, so there is one file per email.
 pub struct FileMailer {
-    /// Where the files go.
-    pub dir: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    writers: tokio::sync::Semaphore,
+}
+
+/// Files written at once. Each write blocks a thread; without a bound a burst of emails
+/// would grow the blocking pool to hundreds of threads (and their memory).
+const FILE_WRITERS: usize = 16;
+
+impl FileMailer {
+    /// Writes into `dir`, made on first use.
+    pub fn new(dir: std::path::PathBuf) -> Self {
+        Self { dir, writers: tokio::sync::Semaphore::new(FILE_WRITERS) }
+    }
 }
 
 #[async_trait::async_trait]
 impl Mailer for FileMailer {
     async fn send(&self, message: &EmailMessage) -> std::result::Result<(), JobError> {
+        let _writer = self.writers.acquire().await.map_err(|err| JobError::retry(err.to_string()))?;
         let dir = self.dir.clone();
         let file = dir.join(format!("{}.eml", message.key));
         let partial = dir.join(format!(".{}.eml.partial", message.key));
@@ -218,7 +231,7 @@ impl Mailer for SesMailer {
 /// The mailer the configuration asks for.
 pub async fn mailer(app: &AppContext) -> Box<dyn Mailer> {
     match app.config.notify.email {
-        EmailTransport::File => Box::new(FileMailer { dir: app.config.data_dir.join("mail") }),
+        EmailTransport::File => Box::new(FileMailer::new(app.config.data_dir.join("mail"))),
         EmailTransport::Ses => Box::new(SesMailer { client: app.outbound.ses().await.clone() }),
     }
 }
@@ -227,38 +240,73 @@ async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model
     Ok(users::Entity::find_by_id(user_id).one(&app.db).await?.filter(|user| !user.disabled))
 }
 
-/// The mailer the configuration asks for, made once per process.
-async fn shared_mailer(app: &AppContext) -> &dyn Mailer {
-    app.outbound.mailer(|| mailer(app)).await
+/// Sends this process's emails and records them sent; sent marks are written in groups.
+pub struct Postman {
+    mailer: Box<dyn Mailer>,
+    sent: Grouped<i64>,
 }
 
-/// Records an attempt on notification rows: sent, failed for now (the reason is kept), or
-/// failed for good.
-async fn record_attempt(app: &AppContext, ids: Vec<i64>, outcome: std::result::Result<(), &JobError>) -> Result<()> {
+/// Most notifications marked sent by one statement.
+const SENT_BATCH: usize = 256;
+
+impl Postman {
+    /// The postman for `app`'s configuration.
+    pub async fn new(app: &AppContext) -> Self {
+        let db = app.db.clone();
+        let sent = Grouped::new(SENT_BATCH, move |ids: Vec<i64>| {
+            let db = db.clone();
+            async move {
+                notifications::Entity::update_many()
+                    .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
+                    .col_expr(notifications::Column::Status, Expr::value(status::SENT))
+                    .col_expr(notifications::Column::SentAt, Expr::value(crate::stored_now()))
+                    .col_expr(notifications::Column::LastError, Expr::value(Option::<String>::None))
+                    .filter(notifications::Column::Id.is_in(ids))
+                    .filter(notifications::Column::Status.is_in([status::PENDING, status::DIGEST]))
+                    .exec(&db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| format!("cannot mark notifications sent: {err}"))
+            }
+        });
+        Self { mailer: mailer(app).await, sent }
+    }
+
+    /// Sends `message` for notifications `ids` and records the outcome on them.
+    async fn deliver(
+        &self,
+        app: &AppContext,
+        ids: Vec<i64>,
+        message: EmailMessage,
+    ) -> std::result::Result<(), JobError> {
+        if let Err(err) = self.mailer.send(&message).await {
+            record_failure(app, ids, &err).await?;
+            return Err(err);
+        }
+        futures_util::future::try_join_all(ids.into_iter().map(|id| self.sent.submit(id))).await?;
+        metrics::counter!("tasklane_emails_sent_total").increment(1);
+        Ok(())
+    }
+}
+
+/// This process's postman, made on first use.
+async fn postman(app: &AppContext) -> &Postman {
+    app.outbound.postman(|| Postman::new(app)).await
+}
+
+/// Records a failed attempt on notification rows: for now (the reason is kept), or for good.
+async fn record_failure(app: &AppContext, ids: Vec<i64>, failure: &JobError) -> Result<()> {
     let mut update = notifications::Entity::update_many()
         .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
         .filter(notifications::Column::Id.is_in(ids));
-    update = match outcome {
-        Ok(()) => update
-            .col_expr(notifications::Column::Status, Expr::value(status::SENT))
-            .col_expr(notifications::Column::SentAt, Expr::value(crate::stored_now()))
-            .col_expr(notifications::Column::LastError, Expr::value(Option::<String>::None)),
-        Err(JobError::Permanent(reason)) => update
+    update = match failure {
+        JobError::Permanent(reason) => update
             .col_expr(notifications::Column::Status, Expr::value(status::FAILED))
             .col_expr(notifications::Column::LastError, Expr::value(reason.clone())),
-        Err(JobError::Retry(reason)) => update.col_expr(notifications::Column::LastError, Expr::value(reason.clone())),
+        JobError::Retry(reason) => update.col_expr(notifications::Column::LastError, Expr::value(reason.clone())),
     };
     update.exec(&app.db).await?;
     Ok(())
-}
-
-async fn deliver(app: &AppContext, ids: Vec<i64>, message: EmailMessage) -> std::result::Result<(), JobError> {
-    let result = shared_mailer(app).await.send(&message).await;
-    record_attempt(app, ids, result.as_ref().map(|_| ())).await?;
-    if result.is_ok() {
-        metrics::counter!("tasklane_emails_sent_total").increment(1);
-    }
-    result
 }
 
 /// Runs [`SendEmail`].
@@ -279,7 +327,7 @@ pub async fn send_email(ctx: JobContext, job: SendEmail) -> std::result::Result<
     }
     let Some(user) = user.filter(|user| !user.disabled) else {
         let reason = JobError::permanent("the recipient's account is disabled");
-        record_attempt(app, vec![notification.id], Err(&reason)).await?;
+        record_failure(app, vec![notification.id], &reason).await?;
         return Ok(());
     };
     let details: Details = serde_json::from_value(notification.details.clone()).map_err(|err| {
@@ -292,7 +340,7 @@ pub async fn send_email(ctx: JobContext, job: SendEmail) -> std::result::Result<
         to: user.email,
         content: templates::email(&notification.kind, &details, language, &app.config.notify.public_url),
     };
-    deliver(app, vec![notification.id], message).await
+    postman(app).await.deliver(app, vec![notification.id], message).await
 }
 
 /// Most notifications one digest email lists; the rest wait for the next one.
@@ -328,7 +376,7 @@ pub async fn send_digest(ctx: JobContext, job: SendDigest) -> std::result::Resul
         to: user.email,
         content: templates::digest(&items, language, &app.config.notify.public_url),
     };
-    deliver(app, ids, message).await
+    postman(app).await.deliver(app, ids, message).await
 }
 
 /// The digest jobs for everyone with notifications waiting for one.
