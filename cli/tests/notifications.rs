@@ -183,3 +183,39 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
         notifications::Entity::find().filter(notifications::Column::Channel.eq("email")).all(&ctx.db).await.unwrap();
     assert!(rows.iter().all(|row| row.status == "sent" && row.attempts == 3), "{rows:?}");
 }
+
+#[tokio::test]
+async fn the_archive_is_read_back_from_the_cli() {
+    use secrecy::ExposeSecret;
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let cara = member(&ctx, "cara@example.com").await;
+    let body = json!({ "name": "archived locally" });
+    let task = tasklane_core::tasks::create(&ctx, &cara, serde_json::from_value(body).unwrap()).await.unwrap().id;
+    let change = serde_json::from_value(json!({ "status": "done" })).unwrap();
+    tasklane_core::tasks::update(&ctx, &cara, task, change, None).await.unwrap();
+    let tasklane = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_tasklane"))
+            .args(args)
+            .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
+            .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
+            .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
+            .env_remove("TASKLANE_ARCHIVE")
+            .output()
+            .unwrap()
+    };
+    let init = tasklane(&["archive", "init"]);
+    assert!(init.status.success());
+    assert!(String::from_utf8_lossy(&init.stderr).contains("nothing to create"));
+    let by_task = tasklane(&["archive", "query", "--task", &task.to_string(), "-o", "json"]);
+    assert!(by_task.status.success(), "{}", String::from_utf8_lossy(&by_task.stderr));
+    let events: Vec<Value> = serde_json::from_slice(&by_task.stdout).unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["task.created", "task.status_changed"]);
+    let by_user = tasklane(&["archive", "query", "--user", "cara@example.com", "--since", "2000-01-01"]);
+    let table = String::from_utf8(by_user.stdout).unwrap();
+    assert_eq!(table.lines().count(), 3, "a header and two events:\n{table}");
+    let neither = tasklane(&["archive", "query"]);
+    assert!(!neither.status.success());
+    let bad_since = tasklane(&["archive", "query", "--task", "1", "--since", "yesterday"]);
+    assert!(String::from_utf8_lossy(&bad_since.stderr).contains("YYYY-MM-DD"));
+}
