@@ -367,3 +367,46 @@ async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
     assert_eq!(task_events::Entity::find().count(&app.ctx.db).await.unwrap(), 0);
     assert_eq!(archive::query(&app.ctx, &ArchiveQuery::Task(task), None).await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
+    use tasklane_core::jobs::routed::SQS_QUEUES;
+    use tasklane_core::jobs::sqs::SqsQueue;
+    tasklane_core::testing::assert_local_aws();
+    let id = tasklane_core::auth::tokens::new_id().to_lowercase().replace('_', "x");
+    let sender = format!("tasklane-{id}@example.com");
+    let prefix = format!("tl-test-{id}-");
+    let sqs = SqsQueue::connect(&prefix).await;
+    for queue in SQS_QUEUES {
+        sqs.init_queue(queue, Duration::from_secs(30)).await.unwrap();
+    }
+    let from = sender.clone();
+    let app = spawn_app_with(move |config| {
+        config.queue = tasklane_core::config::QueueTransport::Sqs;
+        config.sqs_queue_prefix = prefix;
+        config.redis_url =
+            Some(std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()).into());
+        config.redis_prefix = format!("tl-test:{id}:");
+        config.notify.email = tasklane_core::config::EmailTransport::Ses;
+        config.notify.email_from = from;
+    })
+    .await;
+    app.ctx.outbound.ses().await.create_email_identity().email_identity(&sender).send().await.unwrap();
+    let _workers = app.start_workers();
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    let sup = app.user("sup").await;
+    app.task(&cara, json!({ "name": "over SQS", "pic": pia.id, "supervisor": sup.id })).await;
+
+    wait_until("two emails in SES", Duration::from_secs(60), async || moto_messages(&sender).await.len() >= 2).await;
+    assert_eq!(kinds(&app, &pia).await, ["task.created"]);
+    assert_eq!(kinds(&app, &sup).await, ["task.created"]);
+    let mut recipients: Vec<String> = moto_messages(&sender)
+        .await
+        .iter()
+        .map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap().to_owned())
+        .collect();
+    recipients.sort();
+    assert_eq!(recipients, [pia.email.clone(), sup.email.clone()]);
+}
