@@ -381,6 +381,30 @@ mod tests {
     }
 
     #[test]
+    fn notification_and_archive_settings_come_from_file_and_environment() {
+        let file = "[notify]\nemail = \"ses\"\ndigest_hour_utc = 6\n[archive]\nstore = \"dynamodb\"\n";
+        let env = |name: &str| match name {
+            "TASKLANE_PUBLIC_URL" => Some("https://tasks.example.com/".to_string()),
+            "TASKLANE_EVENT_RETENTION_DAYS" => Some("30".to_string()),
+            "TASKLANE_DISCORD_WEBHOOK_URL" => Some("https://discord.com/api/webhooks/1/secret-token".to_string()),
+            _ => None,
+        };
+        let config = Config::from_sources(Some(file), env).unwrap();
+        assert_eq!(config.notify.email, EmailTransport::Ses);
+        assert_eq!(config.notify.digest_hour_utc, 6);
+        assert_eq!(config.notify.public_url, "https://tasks.example.com");
+        assert_eq!(config.archive.store, ArchiveStore::Dynamodb);
+        assert_eq!(config.archive.retention_days, 30);
+        assert!(!format!("{config:?}").contains("secret-token"));
+        let bad = |name: &'static str, value: &'static str| {
+            Config::from_sources(None, move |key| (key == name).then(|| value.to_string())).is_err()
+        };
+        assert!(bad("TASKLANE_EMAIL", "smtp"));
+        assert!(bad("TASKLANE_ARCHIVE", "s3"));
+        assert!(bad("TASKLANE_DIGEST_HOUR_UTC", "24"));
+    }
+
+    #[test]
     fn unknown_file_keys_are_rejected() {
         assert!(Config::from_sources(Some("lisen = \"x\""), |_| None).is_err());
     }
