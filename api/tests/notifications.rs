@@ -12,7 +12,7 @@ use std::time::Duration;
 use base64::Engine;
 use common::{PASSWORD, TestApp, User, spawn_app, spawn_app_with};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::{Value, json};
+use serde_json::json;
 use tasklane_core::jobs::Transport;
 use tasklane_core::testing::wait_until;
 use tasklane_entity::{notifications, task_events};
@@ -262,16 +262,6 @@ async fn a_redelivered_event_notifies_nobody_twice() {
     assert_eq!(rows, 2, "one in-app and one email row");
 }
 
-fn moto_url() -> String {
-    std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must name the moto server")
-}
-
-async fn moto_messages(sender: &str) -> Vec<Value> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto_url())).await.unwrap().json().await.unwrap();
-    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
-    messages.into_iter().filter(|m| m["source"] == sender).collect()
-}
-
 #[tokio::test]
 #[ignore = "needs services: scripts/test"]
 async fn emails_go_out_through_ses() {
@@ -290,9 +280,12 @@ async fn emails_go_out_through_ses() {
     let sup = app.user("sup").await;
     let task = app.task(&cara, json!({ "name": "via SES", "pic": pia.id, "supervisor": sup.id })).await;
 
-    wait_until("two emails in SES", PATIENCE, async || moto_messages(&sender).await.len() >= 2).await;
+    wait_until("two emails in SES", PATIENCE, async || {
+        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+    })
+    .await;
     drained(&app).await;
-    let messages = moto_messages(&sender).await;
+    let messages = tasklane_core::testing::emulated_emails_from(&sender).await;
     assert_eq!(messages.len(), 2);
     let mut recipients: Vec<&str> =
         messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
@@ -399,10 +392,13 @@ async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
     let sup = app.user("sup").await;
     app.task(&cara, json!({ "name": "over SQS", "pic": pia.id, "supervisor": sup.id })).await;
 
-    wait_until("two emails in SES", Duration::from_secs(60), async || moto_messages(&sender).await.len() >= 2).await;
+    wait_until("two emails in SES", Duration::from_secs(60), async || {
+        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+    })
+    .await;
     assert_eq!(kinds(&app, &pia).await, ["task.created"]);
     assert_eq!(kinds(&app, &sup).await, ["task.created"]);
-    let mut recipients: Vec<String> = moto_messages(&sender)
+    let mut recipients: Vec<String> = tasklane_core::testing::emulated_emails_from(&sender)
         .await
         .iter()
         .map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap().to_owned())

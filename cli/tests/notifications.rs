@@ -83,13 +83,6 @@ impl Discord {
     }
 }
 
-async fn moto_messages(sender: &str) -> Vec<Value> {
-    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
-    let data: Value = reqwest::get(format!("{endpoint}/moto-api/data.json")).await.unwrap().json().await.unwrap();
-    let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
-    messages.into_iter().filter(|m| m["source"] == sender).collect()
-}
-
 fn start(ctx: tasklane_core::AppContext, registry: tasklane_core::jobs::Registry) -> impl FnOnce() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let running = tokio::spawn(tasklane_worker::run_with(ctx, registry, async move {
@@ -151,7 +144,7 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     assert_eq!(field("Count"), "2");
     assert!(field("First error").contains("SES did not take the email"), "{}", field("First error"));
     assert_eq!(field("Replay"), "`tasklane dlq replay email --kind email.send`");
-    assert!(moto_messages(&sender).await.is_empty());
+    assert!(tasklane_core::testing::emulated_emails_from(&sender).await.is_empty());
 
     // The endpoint is back: the operator replays, a healthy worker sends each email once.
     let replay = std::process::Command::new(env!("CARGO_BIN_EXE_tasklane"))
@@ -167,14 +160,17 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     assert_eq!(replayed, json!({ "replayed": 2 }));
 
     let stop_healthy = start(ctx.clone(), tasklane_core::jobs::handlers::registry());
-    wait_until("both emails in SES", PATIENCE, async || moto_messages(&sender).await.len() >= 2).await;
+    wait_until("both emails in SES", PATIENCE, async || {
+        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+    })
+    .await;
     wait_until("the email queue to drain", PATIENCE, async || {
         let stats = queue.stats("email").await.unwrap();
         stats.ready + stats.in_flight + stats.scheduled + stats.dead == 0
     })
     .await;
     stop_healthy();
-    let messages = moto_messages(&sender).await;
+    let messages = tasklane_core::testing::emulated_emails_from(&sender).await;
     let mut recipients: Vec<&str> =
         messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
     recipients.sort();

@@ -110,3 +110,24 @@ pub fn rss_mib() -> f64 {
 pub fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
+
+/// The emails the local SES emulator (moto) holds from `sender`, as its data endpoint lists
+/// them (`source`, `destinations`, `subject`, `body`). The endpoint sometimes fails while moto
+/// is busy; it is asked again until it answers.
+pub async fn emulated_emails_from(sender: &str) -> Vec<serde_json::Value> {
+    assert_local_aws();
+    let endpoint = std::env::var("AWS_ENDPOINT_URL").unwrap();
+    let url = format!("{}/moto-api/data.json", endpoint.trim_end_matches('/'));
+    for _ in 0..50 {
+        let answer = match reqwest::get(&url).await {
+            Ok(response) => response.json::<serde_json::Value>().await.ok(),
+            Err(_) => None,
+        };
+        if let Some(data) = answer {
+            let messages = data["ses"]["Message"].as_array().cloned().unwrap_or_default();
+            return messages.into_iter().filter(|message| message["source"] == sender).collect();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("the AWS emulator's data endpoint did not answer with JSON")
+}
