@@ -262,18 +262,37 @@ async fn a_redelivered_event_notifies_nobody_twice() {
     assert_eq!(rows, 2, "one in-app and one email row");
 }
 
-#[tokio::test]
-#[ignore = "needs services: scripts/test"]
-async fn emails_go_out_through_ses() {
+/// An app that sends email through the SES emulator from a verified sender of its own, with
+/// `adjust` applied to its configuration; returns the sender too.
+async fn ses_app(adjust: impl FnOnce(&mut tasklane_core::config::Config)) -> (TestApp, String) {
     tasklane_core::testing::assert_local_aws();
     let sender = format!("tasklane-{}@example.com", tasklane_core::auth::tokens::new_id().to_lowercase());
     let from = sender.clone();
     let app = spawn_app_with(move |config| {
         config.notify.email = tasklane_core::config::EmailTransport::Ses;
         config.notify.email_from = from;
+        adjust(config);
     })
     .await;
     app.ctx.outbound.ses().await.create_email_identity().email_identity(&sender).send().await.unwrap();
+    (app, sender)
+}
+
+/// Who the emulator's emails from `sender` went to, sorted.
+async fn ses_recipients(sender: &str) -> Vec<String> {
+    let mut recipients: Vec<String> = tasklane_core::testing::emulated_emails_from(sender)
+        .await
+        .iter()
+        .map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap().to_owned())
+        .collect();
+    recipients.sort();
+    recipients
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn emails_go_out_through_ses() {
+    let (app, sender) = ses_app(|_| {}).await;
     let _workers = app.start_workers();
     let cara = app.user("cara").await;
     let pia = app.user("pia").await;
@@ -287,10 +306,7 @@ async fn emails_go_out_through_ses() {
     drained(&app).await;
     let messages = tasklane_core::testing::emulated_emails_from(&sender).await;
     assert_eq!(messages.len(), 2);
-    let mut recipients: Vec<&str> =
-        messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
-    recipients.sort();
-    assert_eq!(recipients, [pia.email.as_str(), sup.email.as_str()]);
+    assert_eq!(ses_recipients(&sender).await, [pia.email.clone(), sup.email.clone()]);
     for message in &messages {
         assert_eq!(message["subject"], "[tasklane] cara created “via SES”");
         let body = message["body"].as_str().unwrap();
@@ -368,24 +384,19 @@ async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
     use tasklane_core::jobs::sqs::SqsQueue;
     tasklane_core::testing::assert_local_aws();
     let id = tasklane_core::auth::tokens::new_id().to_lowercase().replace('_', "x");
-    let sender = format!("tasklane-{id}@example.com");
     let prefix = format!("tl-test-{id}-");
     let sqs = SqsQueue::connect(&prefix).await;
     for queue in SQS_QUEUES {
         sqs.init_queue(queue, Duration::from_secs(30)).await.unwrap();
     }
-    let from = sender.clone();
-    let app = spawn_app_with(move |config| {
+    let (app, sender) = ses_app(move |config| {
         config.queue = tasklane_core::config::QueueTransport::Sqs;
         config.sqs_queue_prefix = prefix;
         config.redis_url =
             Some(std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into()).into());
         config.redis_prefix = format!("tl-test:{id}:");
-        config.notify.email = tasklane_core::config::EmailTransport::Ses;
-        config.notify.email_from = from;
     })
     .await;
-    app.ctx.outbound.ses().await.create_email_identity().email_identity(&sender).send().await.unwrap();
     let _workers = app.start_workers();
     let cara = app.user("cara").await;
     let pia = app.user("pia").await;
@@ -398,11 +409,5 @@ async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
     .await;
     assert_eq!(kinds(&app, &pia).await, ["task.created"]);
     assert_eq!(kinds(&app, &sup).await, ["task.created"]);
-    let mut recipients: Vec<String> = tasklane_core::testing::emulated_emails_from(&sender)
-        .await
-        .iter()
-        .map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap().to_owned())
-        .collect();
-    recipients.sort();
-    assert_eq!(recipients, [pia.email.clone(), sup.email.clone()]);
+    assert_eq!(ses_recipients(&sender).await, [pia.email.clone(), sup.email.clone()]);
 }
