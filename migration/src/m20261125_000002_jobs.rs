@@ -2,7 +2,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::types::instant;
+use crate::types::{index, instant};
 
 pub struct Migration;
 
@@ -59,29 +59,10 @@ impl MigrationTrait for Migration {
             )
             .await?;
         // Claiming walks this index: due jobs of one queue in order.
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_jobs_claim")
-                    .table(Jobs::Table)
-                    .col(Jobs::Queue)
-                    .col(Jobs::State)
-                    .col(Jobs::RunAt)
-                    .col(Jobs::Id)
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(
-                Index::create()
-                    .name("idx_jobs_dedup")
-                    .table(Jobs::Table)
-                    .col(Jobs::Queue)
-                    .col(Jobs::DedupKey)
-                    .unique()
-                    .to_owned(),
-            )
-            .await?;
+        let claim = [Jobs::Queue, Jobs::State, Jobs::RunAt, Jobs::Id];
+        manager.create_index(index("idx_jobs_claim", Jobs::Table, &claim)).await?;
+        let mut dedup = index("idx_jobs_dedup", Jobs::Table, &[Jobs::Queue, Jobs::DedupKey]);
+        manager.create_index(dedup.unique().to_owned()).await?;
         Ok(())
     }
 }
