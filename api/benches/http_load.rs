@@ -32,7 +32,7 @@ impl Drop for Server {
 
 impl Server {
     fn peak_rss_mib(&self) -> f64 {
-        tasklane_core::testing::peak_rss_mib(Some(self.0.id()))
+        tasklane_testkit::peak_rss_mib(Some(self.0.id()))
     }
 }
 

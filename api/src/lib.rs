@@ -93,21 +93,15 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// How often expired sessions, tokens and sign-in counters are cleaned up.
-const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(600);
-
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
-/// Housekeeping runs alongside for as long as the server does.
+/// (Expired sessions and tokens are pruned by a recurring job on the workers.)
 pub async fn serve(
     ctx: AppContext,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let housekeeping = tokio::spawn(tasklane_core::housekeeping::run_periodically(ctx.clone(), HOUSEKEEPING_EVERY));
     let app = app(ctx).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    housekeeping.abort();
-    served
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
 }
 
 /// Serves until SIGTERM or Ctrl-C, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish

@@ -9,13 +9,12 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use base64::Engine;
 use common::{PASSWORD, TestApp, User, spawn_app, spawn_app_with};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
-use tasklane_core::jobs::Transport;
-use tasklane_core::testing::wait_until;
 use tasklane_entity::{notifications, task_events};
+use tasklane_jobs::Transport;
+use tasklane_testkit::wait_until;
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -29,7 +28,7 @@ async fn kinds(app: &TestApp, user: &User) -> Vec<String> {
 
 /// Waits until every event is published and the events and email queues are empty.
 async fn drained(app: &TestApp) {
-    let queue = tasklane_core::jobs::embedded::SqlQueue::new(app.ctx.db.clone());
+    let queue = tasklane_jobs::embedded::SqlQueue::new(app.ctx.db.clone());
     wait_until("events and emails to be handled", PATIENCE, async || {
         let unpublished = task_events::Entity::find()
             .filter(task_events::Column::PublishedAt.is_null())
@@ -54,18 +53,6 @@ struct Mail {
     text: String,
 }
 
-fn decode_words(value: &str) -> String {
-    value
-        .split_whitespace()
-        .map(|word| match word.strip_prefix("=?UTF-8?B?").and_then(|w| w.strip_suffix("?=")) {
-            Some(b64) => String::from_utf8(base64::engine::general_purpose::STANDARD.decode(b64).unwrap()).unwrap(),
-            None => format!("{word} "),
-        })
-        .collect::<String>()
-        .trim_end()
-        .to_owned()
-}
-
 fn mails(app: &TestApp) -> Vec<Mail> {
     let dir = app.ctx.config.data_dir.join("mail");
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
@@ -75,16 +62,16 @@ fn mails(app: &TestApp) -> Vec<Mail> {
         if path.extension().and_then(|e| e.to_str()) != Some("eml") {
             continue;
         }
-        let raw = std::fs::read_to_string(&path).unwrap();
-        let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-        let unfolded = head.replace("\r\n ", " ");
-        let header = |name: &str| {
-            unfolded.lines().find_map(|line| line.strip_prefix(&format!("{name}: ")).map(str::to_owned)).unwrap()
+        let raw = std::fs::read(&path).unwrap();
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        let header = |name: &str| parsed.headers.iter().find(|h| h.get_key() == name).unwrap();
+        let to = match &mailparse::addrparse_header(header("To")).unwrap()[0] {
+            mailparse::MailAddr::Single(single) => single.addr.clone(),
+            mailparse::MailAddr::Group(group) => panic!("a group recipient: {group:?}"),
         };
-        let (_, plain_part) = body.split_once("Content-Type: text/plain; charset=utf-8\r\n").unwrap();
-        let (_, text) = plain_part.split_once("\r\n\r\n").unwrap();
-        let text = text.split("\r\n--tasklane-").next().unwrap().replace("\r\n", "\n");
-        mails.push(Mail { to: header("To"), subject: decode_words(&header("Subject")), text });
+        let plain = parsed.subparts.iter().find(|part| part.ctype.mimetype == "text/plain").unwrap();
+        let text = plain.get_body().unwrap().replace("\r\n", "\n");
+        mails.push(Mail { to, subject: header("Subject").get_value(), text });
     }
     mails
 }
@@ -225,7 +212,7 @@ async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_th
     let day = chrono::Utc::now().date_naive();
     let digests = tasklane_core::notify::email::digest_jobs(&app.ctx, day).await.unwrap();
     assert_eq!(digests.len(), 1, "one digest, for gus");
-    tasklane_core::jobs::transport(&app.ctx).await.unwrap().enqueue(digests).await.unwrap();
+    tasklane_worker::transport(&app.ctx).await.unwrap().enqueue(digests).await.unwrap();
     wait_until("the digest", PATIENCE, async || !mails(&app).is_empty()).await;
     let mails = mails(&app);
     assert_eq!(mails.len(), 1);
@@ -251,10 +238,10 @@ async fn a_redelivered_event_notifies_nobody_twice() {
 
     // Deliver the same event again, as an at-least-once queue may.
     let event = task_events::Entity::find().one(&app.ctx.db).await.unwrap().unwrap();
-    let job = tasklane_core::jobs::NewJob::of(&tasklane_core::jobs::relay::TaskEventJob::from(event)).unwrap();
-    let transport = tasklane_core::jobs::transport(&app.ctx).await.unwrap();
+    let job = tasklane_core::events::TaskEventJob::outbound(event);
+    let transport = tasklane_worker::transport(&app.ctx).await.unwrap();
     transport.enqueue(vec![job.clone()]).await.unwrap();
-    transport.enqueue(vec![tasklane_core::jobs::NewJob { dedup_key: None, ..job }]).await.unwrap();
+    transport.enqueue(vec![tasklane_jobs::NewJob { dedup_key: None, ..job }]).await.unwrap();
     drained(&app).await;
     assert_eq!(app.inbox(&pia).await.len(), 1);
     assert_eq!(mails(&app).len(), 1);
@@ -265,7 +252,7 @@ async fn a_redelivered_event_notifies_nobody_twice() {
 /// An app that sends email through the SES emulator from a verified sender of its own, with
 /// `adjust` applied to its configuration; returns the sender too.
 async fn ses_app(adjust: impl FnOnce(&mut tasklane_core::config::Config)) -> (TestApp, String) {
-    tasklane_core::testing::assert_local_aws();
+    tasklane_testkit::assert_local_aws();
     let sender = format!("tasklane-{}@example.com", tasklane_core::auth::tokens::new_id().to_lowercase());
     let from = sender.clone();
     let app = spawn_app_with(move |config| {
@@ -280,7 +267,7 @@ async fn ses_app(adjust: impl FnOnce(&mut tasklane_core::config::Config)) -> (Te
 
 /// Who the emulator's emails from `sender` went to, sorted.
 async fn ses_recipients(sender: &str) -> Vec<String> {
-    let mut recipients: Vec<String> = tasklane_core::testing::emulated_emails_from(sender)
+    let mut recipients: Vec<String> = tasklane_testkit::emulated_emails_from(sender)
         .await
         .iter()
         .map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap().to_owned())
@@ -300,17 +287,18 @@ async fn emails_go_out_through_ses() {
     let task = app.task(&cara, json!({ "name": "via SES", "pic": pia.id, "supervisor": sup.id })).await;
 
     wait_until("two emails in SES", PATIENCE, async || {
-        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+        tasklane_testkit::emulated_emails_from(&sender).await.len() >= 2
     })
     .await;
     drained(&app).await;
-    let messages = tasklane_core::testing::emulated_emails_from(&sender).await;
+    let messages = tasklane_testkit::emulated_emails_from(&sender).await;
     assert_eq!(messages.len(), 2);
     assert_eq!(ses_recipients(&sender).await, [pia.email.clone(), sup.email.clone()]);
     for message in &messages {
         assert_eq!(message["subject"], "[tasklane] cara created “via SES”");
         let body = message["body"].as_str().unwrap();
-        assert!(body.contains(&format!("http://localhost:8080/tasks/{task}")) && body.starts_with("<!DOCTYPE html>"));
+        let link = format!("http://localhost:8080/tasks/{task}");
+        assert!(body.contains(&link) && body.starts_with("<!DOCTYPE html>"), "{body}");
     }
     let sent = notifications::Entity::find()
         .filter(notifications::Column::Channel.eq("email"))
@@ -325,7 +313,7 @@ async fn emails_go_out_through_ses() {
 #[ignore = "needs services: scripts/test"]
 async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
     use tasklane_core::archive::{self, ArchiveQuery};
-    tasklane_core::testing::assert_local_aws();
+    tasklane_testkit::assert_local_aws();
     let table = format!("tl-test-{}", tasklane_core::auth::tokens::new_id().to_lowercase());
     let name = table.clone();
     let app = spawn_app_with(move |config| {
@@ -380,14 +368,15 @@ async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
 #[tokio::test]
 #[ignore = "needs services: scripts/test"]
 async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
-    use tasklane_core::jobs::routed::SQS_QUEUES;
-    use tasklane_core::jobs::sqs::SqsQueue;
-    tasklane_core::testing::assert_local_aws();
+    use tasklane_core::queues::ON_SQS;
+    use tasklane_jobs::sqs::SqsQueue;
+    tasklane_testkit::assert_local_aws();
     let id = tasklane_core::auth::tokens::new_id().to_lowercase().replace('_', "x");
     let prefix = format!("tl-test-{id}-");
-    let sqs = SqsQueue::connect(&prefix).await;
-    for queue in SQS_QUEUES {
-        sqs.init_queue(queue, Duration::from_secs(30)).await.unwrap();
+    let aws = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
+    let sqs = SqsQueue::new(aws_sdk_sqs::Client::new(&aws), &prefix);
+    for queue in ON_SQS {
+        sqs.init_queue(queue, Duration::from_secs(30), 8).await.unwrap();
     }
     let (app, sender) = ses_app(move |config| {
         config.queue = tasklane_core::config::QueueTransport::Sqs;
@@ -404,7 +393,7 @@ async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
     app.task(&cara, json!({ "name": "over SQS", "pic": pia.id, "supervisor": sup.id })).await;
 
     wait_until("two emails in SES", Duration::from_secs(60), async || {
-        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+        tasklane_testkit::emulated_emails_from(&sender).await.len() >= 2
     })
     .await;
     assert_eq!(kinds(&app, &pia).await, ["task.created"]);

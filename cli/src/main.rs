@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
@@ -70,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         action: archive::ArchiveAction,
     },
+    /// Print a shell completion script, e.g. `tasklane completions bash > /etc/bash_completion.d/tasklane`.
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -104,6 +109,11 @@ fn one_line(err: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Completions { shell } = cli.command {
+        // Needs no configuration: it must work before anything is set up.
+        clap_complete::generate(shell, &mut Cli::command(), "tasklane", &mut std::io::stdout());
+        return Ok(());
+    }
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve { listen } => {
@@ -150,6 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let ctx = AppContext::start(config, false).await?;
             archive::run(&ctx, action, cli.output).await
         }
+        Command::Completions { .. } => Ok(()),
     }
 }
 

@@ -1,15 +1,15 @@
 //! `tasklane queues …` and `tasklane dlq …`: queue depths and dead-letter handling.
 
+use std::time::Duration;
+
 use anyhow::bail;
 use clap::{Args, Subcommand};
-use std::io::IsTerminal;
-use std::time::Duration;
-use tasklane_core::AppContext;
-
+use indicatif::{ProgressBar, ProgressStyle};
 use tasklane_core::config::QueueTransport;
-use tasklane_core::jobs::routed::SQS_QUEUES;
-use tasklane_core::jobs::sqs::SqsQueue;
-use tasklane_core::jobs::{DeadJob, DeadSelector, QUEUES, Transport, transport};
+use tasklane_core::jobs::configured_registry;
+use tasklane_core::{AppContext, queues};
+use tasklane_jobs::{DeadJob, DeadSelector, RetryPolicy, Transport};
+use tasklane_worker::transport;
 
 use crate::{Format, confirm, output};
 
@@ -17,7 +17,8 @@ use crate::{Format, confirm, output};
 pub enum QueuesAction {
     /// Create the SQS queues with their dead-letter queues and redrive policies (safe to rerun).
     Init,
-    /// Depth, in flight, scheduled, dead and oldest age of every queue.
+    /// Depth, in flight, scheduled, dead and oldest age of every queue, and the retry
+    /// policy of every job kind.
     Stats,
 }
 
@@ -91,9 +92,26 @@ pub async fn queues(ctx: &AppContext, action: QueuesAction, format: Format) -> a
         return init(ctx).await;
     }
     let transport = transport(ctx).await?;
+    let registry = configured_registry(&ctx.config)?;
     let mut all = Vec::new();
-    for queue in QUEUES {
+    for queue in queues::ALL {
         all.push(transport.stats(queue).await?);
+    }
+    let policies: Vec<KindPolicy> = registry
+        .kinds()
+        .into_iter()
+        .map(|(queue, kind)| KindPolicy::new(queue, kind, registry.retry_policy(queue, kind)))
+        .collect();
+    if format == Format::Json {
+        let reports: Vec<QueueReport> = all
+            .iter()
+            .map(|stats| QueueReport {
+                stats,
+                retry_policies: policies.iter().filter(|p| p.queue == stats.queue).collect(),
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+        return Ok(());
     }
     output::print(
         format,
@@ -110,7 +128,55 @@ pub async fn queues(ctx: &AppContext, action: QueuesAction, format: Format) -> a
             ]
         }),
         &all,
+    )?;
+    println!();
+    output::print(
+        format,
+        &["queue", "job kind", "attempts", "backoff", "dead-lettered after"],
+        policies.iter().map(|p| {
+            vec![
+                p.queue.to_owned(),
+                p.kind.to_owned(),
+                p.max_attempts.to_string(),
+                format!("{}s doubling to {}s", p.backoff_base_secs, p.backoff_max_secs),
+                format!("about {}s", p.dead_lettered_after_secs),
+            ]
+        }),
+        &policies,
     )
+}
+
+/// One queue's figures and the retry policies of the job kinds on it.
+#[derive(serde::Serialize)]
+struct QueueReport<'a> {
+    #[serde(flatten)]
+    stats: &'a tasklane_jobs::QueueStats,
+    retry_policies: Vec<&'a KindPolicy>,
+}
+
+/// The retry policy in force for one job kind.
+#[derive(serde::Serialize)]
+struct KindPolicy {
+    queue: &'static str,
+    kind: &'static str,
+    max_attempts: u32,
+    backoff_base_secs: u64,
+    backoff_max_secs: u64,
+    /// The longest a failing job waits before it is dead-lettered.
+    dead_lettered_after_secs: u64,
+}
+
+impl KindPolicy {
+    fn new(queue: &'static str, kind: &'static str, policy: RetryPolicy) -> Self {
+        Self {
+            queue,
+            kind,
+            max_attempts: policy.max_attempts,
+            backoff_base_secs: policy.base_delay.as_secs(),
+            backoff_max_secs: policy.max_delay.as_secs(),
+            dead_lettered_after_secs: policy.longest_wait().as_secs(),
+        }
+    }
 }
 
 fn print_dead(format: Format, jobs: &[DeadJob]) -> anyhow::Result<()> {
@@ -135,11 +201,13 @@ async fn init(ctx: &AppContext) -> anyhow::Result<()> {
         eprintln!("nothing to create: the {:?} transport makes its queues itself", ctx.config.queue);
         return Ok(());
     }
-    let sqs = SqsQueue::connect(&ctx.config.sqs_queue_prefix).await;
+    let sqs = tasklane_worker::sqs_transport(ctx).await;
+    let registry = configured_registry(&ctx.config)?;
     let lease = Duration::from_secs(ctx.config.worker.lease_secs);
-    for queue in QUEUES.iter().filter(|queue| SQS_QUEUES.contains(queue)) {
-        let (url, dlq) = sqs.init_queue(queue, lease).await?;
-        println!("{queue}: {url} (dead letters: {dlq})");
+    for queue in queues::ON_SQS {
+        let attempts = registry.max_attempts_on(queue);
+        let (url, dlq) = sqs.init_queue(queue, lease, attempts).await?;
+        println!("{queue}: {url} (dead letters after {attempts} receives: {dlq})");
     }
     Ok(())
 }
@@ -199,10 +267,13 @@ pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow:
 /// Jobs replayed per step, so a long replay shows progress and an interruption loses little.
 const REPLAY_STEP: u64 = 500;
 
-/// Replays in steps, drawing a progress line on a terminal.
+/// Replays in steps, with a progress bar on a terminal (indicatif hides it elsewhere).
 async fn replay_with_progress(transport: &dyn Transport, queue: &str, selector: &DeadSelector) -> anyhow::Result<u64> {
     let total = transport.dead(queue, selector).await?.len() as u64;
-    let on_terminal = std::io::stderr().is_terminal();
+    let progress = ProgressBar::new(total).with_message(format!("replaying {queue}"));
+    if let Ok(style) = ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} ({eta} left)") {
+        progress.set_style(style.progress_chars("#>-"));
+    }
     let mut replayed = 0;
     while replayed < total {
         let step = DeadSelector { limit: Some(REPLAY_STEP.min(total - replayed)), ..selector.clone() };
@@ -211,15 +282,9 @@ async fn replay_with_progress(transport: &dyn Transport, queue: &str, selector: 
             break;
         }
         replayed += moved;
-        if on_terminal {
-            let width = 30;
-            let filled = (replayed * width / total.max(1)) as usize;
-            eprint!("\rreplaying [{}{}] {replayed}/{total}", "#".repeat(filled), " ".repeat(width as usize - filled));
-        }
+        progress.set_position(replayed);
     }
-    if on_terminal && total > 0 {
-        eprintln!();
-    }
+    progress.finish_and_clear();
     Ok(replayed)
 }
 

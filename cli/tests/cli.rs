@@ -145,7 +145,7 @@ fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
 #[test]
 fn operators_inspect_replay_and_purge_dead_letters() {
     use std::time::Duration;
-    use tasklane_core::jobs::{NewJob, Transport};
+    use tasklane_jobs::{NewJob, Transport};
 
     let env = Env::new();
     env.ok(&["migrate", "up"], None);
@@ -154,14 +154,13 @@ fn operators_inspect_replay_and_purge_dead_letters() {
     runtime.block_on(async {
         let url = format!("sqlite://{}/tasklane.db", env.dir.display());
         let db = sea_orm::Database::connect(&url).await.unwrap();
-        let queue = tasklane_core::jobs::embedded::SqlQueue::new(db.clone());
+        let queue = tasklane_jobs::embedded::SqlQueue::new(db.clone());
         let job = |n: u32, kind: &str| NewJob {
             queue: "events".into(),
             kind: kind.into(),
             version: 1,
             payload: serde_json::json!({ "n": n }),
             dedup_key: None,
-            max_attempts: 1,
         };
         queue.enqueue(vec![job(1, "task.event"), job(2, "other.kind")]).await.unwrap();
         for delivery in queue.claim("events", "w", 10, Duration::from_secs(30)).await.unwrap() {
@@ -198,4 +197,37 @@ fn operators_inspect_replay_and_purge_dead_letters() {
     assert!(env.ok(&["dlq", "purge", "events", "--yes"], None).contains("purged 1"));
     let stats: serde_json::Value = serde_json::from_str(&env.ok(&["queues", "stats", "-o", "json"], None)).unwrap();
     assert_eq!(stats[0]["dead"], 0);
+}
+
+#[test]
+fn completions_are_printed_without_any_set_up() {
+    let env = Env::new();
+    let bash = env.ok(&["completions", "bash"], None);
+    assert!(bash.contains("_tasklane()") && bash.contains("complete -F _tasklane"), "{bash}");
+    assert!(bash.contains("replay"), "subcommands are completed");
+    assert!(env.ok(&["completions", "zsh"], None).contains("#compdef tasklane"));
+    assert!(env.ok(&["completions", "fish"], None).contains("complete -c tasklane"));
+    assert!(!env.run(&["completions", "tcsh"], None).status.success());
+}
+
+#[test]
+fn user_tables_line_up_with_korean_display_names() {
+    let env = Env::new();
+    env.ok(&["migrate", "up"], None);
+    env.ok(&["users", "create", "kim@example.com", "--name", "김민수"], Some("a long password\n"));
+    env.ok(&["users", "create", "lee@example.com", "--name", "Lee"], Some("a long password\n"));
+    let table = env.ok(&["users", "list"], None);
+    // Terminal columns up to where the role column starts: Hangul takes two each.
+    let width = |text: &str| -> usize {
+        text.chars().map(|c| if ('\u{AC00}'..='\u{D7A3}').contains(&c) { 2 } else { 1 }).sum()
+    };
+    let starts: Vec<usize> = table
+        .lines()
+        .map(|line| {
+            let at = line.find("ROLE").or_else(|| line.find("member")).unwrap();
+            width(&line[..at])
+        })
+        .collect();
+    assert_eq!(starts.len(), 3, "{table}");
+    assert!(starts.iter().all(|&start| start == starts[0]), "columns do not line up:\n{table}");
 }

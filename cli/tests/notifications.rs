@@ -11,9 +11,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::{Value, json};
-use tasklane_core::jobs::{RetryPolicy, Transport};
-use tasklane_core::testing::{fresh_context, member, wait_until};
 use tasklane_entity::notifications;
+use tasklane_jobs::{RetryOverride, Transport};
+use tasklane_testkit::{fresh_context, member, wait_until};
 
 const PATIENCE: Duration = Duration::from_secs(30);
 
@@ -83,11 +83,18 @@ impl Discord {
     }
 }
 
-fn start(ctx: tasklane_core::AppContext, registry: tasklane_core::jobs::Registry) -> impl FnOnce() {
+fn start(
+    ctx: tasklane_core::AppContext,
+    registry: tasklane_jobs::Registry<tasklane_core::jobs::JobServices>,
+) -> impl FnOnce() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let running = tokio::spawn(tasklane_worker::run_with(ctx, registry, async move {
-        let _ = stopped.await;
-    }));
+    let running = tokio::spawn(async move {
+        let transport = tasklane_worker::transport(&ctx).await.unwrap();
+        tasklane_worker::run_with(ctx, transport, registry, async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
     move || {
         let _ = stop.send(());
         drop(running);
@@ -98,7 +105,7 @@ fn start(ctx: tasklane_core::AppContext, registry: tasklane_core::jobs::Registry
 #[ignore = "needs services: scripts/test"]
 async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() {
     use secrecy::ExposeSecret;
-    tasklane_core::testing::assert_local_aws();
+    tasklane_testkit::assert_local_aws();
     let discord = Discord::default();
     let webhook = discord.start().await;
     let sender = format!("tasklane-{}@example.com", tasklane_core::auth::tokens::new_id().to_lowercase());
@@ -116,10 +123,13 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     // SES unreachable: every email fails, is retried once, and dies.
     let mut broken = ctx.clone();
     broken.outbound = Arc::new(tasklane_core::outbound::Outbound::with_aws_endpoint("http://127.0.0.1:9"));
-    let mut registry = tasklane_core::jobs::handlers::registry();
-    let impatient =
-        RetryPolicy { max_attempts: 2, base_delay: Duration::from_millis(20), max_delay: Duration::from_millis(50) };
-    registry.set_retry_policy("email.send", impatient);
+    let mut registry = tasklane_core::jobs::configured_registry(&ctx.config).unwrap();
+    let impatient = RetryOverride {
+        max_attempts: Some(2),
+        base_delay: Some(Duration::from_millis(20)),
+        max_delay: Some(Duration::from_millis(50)),
+    };
+    registry.policies_mut().kinds.insert("email.send".into(), impatient);
     let stop_broken = start(broken, registry);
     let cara = member(&ctx, "cara@example.com").await;
     let pia = member(&ctx, "pia@example.com").await;
@@ -127,7 +137,7 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     let body = json!({ "name": "while SES is down", "pic": pia.user_id, "supervisor": sup.user_id });
     tasklane_core::tasks::create(&ctx, &cara, serde_json::from_value(body).unwrap()).await.unwrap();
 
-    let queue = tasklane_core::jobs::embedded::SqlQueue::new(ctx.db.clone());
+    let queue = tasklane_jobs::embedded::SqlQueue::new(ctx.db.clone());
     wait_until("both emails dead-lettered", PATIENCE, async || queue.stats("email").await.unwrap().dead == 2).await;
     wait_until("the Discord alert", PATIENCE, async || !discord.accepted.lock().unwrap().is_empty()).await;
     stop_broken();
@@ -144,14 +154,14 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     assert_eq!(field("Count"), "2");
     assert!(field("First error").contains("SES did not take the email"), "{}", field("First error"));
     assert_eq!(field("Replay"), "`tasklane dlq replay email --kind email.send`");
-    assert!(tasklane_core::testing::emulated_emails_from(&sender).await.is_empty());
+    assert!(tasklane_testkit::emulated_emails_from(&sender).await.is_empty());
 
     // The endpoint is back: the operator replays, a healthy worker sends each email once.
     let replay = std::process::Command::new(env!("CARGO_BIN_EXE_tasklane"))
         .args(["dlq", "replay", "email", "--kind", "email.send", "-o", "json"])
         .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
         .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
-        .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
+        .env("TASKLANE_JWT_SECRET", tasklane_testkit::JWT_SECRET)
         .env_remove("TASKLANE_QUEUE")
         .output()
         .unwrap();
@@ -159,9 +169,9 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     let replayed: Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(replayed, json!({ "replayed": 2 }));
 
-    let stop_healthy = start(ctx.clone(), tasklane_core::jobs::handlers::registry());
+    let stop_healthy = start(ctx.clone(), tasklane_core::jobs::configured_registry(&ctx.config).unwrap());
     wait_until("both emails in SES", PATIENCE, async || {
-        tasklane_core::testing::emulated_emails_from(&sender).await.len() >= 2
+        tasklane_testkit::emulated_emails_from(&sender).await.len() >= 2
     })
     .await;
     wait_until("the email queue to drain", PATIENCE, async || {
@@ -170,7 +180,7 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     })
     .await;
     stop_healthy();
-    let messages = tasklane_core::testing::emulated_emails_from(&sender).await;
+    let messages = tasklane_testkit::emulated_emails_from(&sender).await;
     let mut recipients: Vec<&str> =
         messages.iter().map(|m| m["destinations"]["ToAddresses"][0].as_str().unwrap()).collect();
     recipients.sort();
@@ -194,7 +204,7 @@ async fn the_archive_is_read_back_from_the_cli() {
             .args(args)
             .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
             .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
-            .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
+            .env("TASKLANE_JWT_SECRET", tasklane_testkit::JWT_SECRET)
             .env_remove("TASKLANE_ARCHIVE")
             .output()
             .unwrap()

@@ -1,8 +1,11 @@
 //! Configuration: defaults, then an optional TOML file, then `TASKLANE_*` environment variables.
 //! Secrets are `SecretString`s so they never reach logs or `Debug` output.
 
+use std::collections::BTreeMap;
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
@@ -166,6 +169,97 @@ impl Default for ArchiveConfig {
     }
 }
 
+/// How failed jobs are retried: the default for every job, and overrides per queue and per
+/// job kind (`[jobs.queues.email]`, `[jobs.kinds."email.send"]` in the TOML file).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JobsConfig {
+    /// Deliveries allowed in all before a job is dead-lettered.
+    pub max_attempts: u32,
+    /// Delay before the second delivery, in seconds; it doubles with each further one.
+    pub backoff_base_secs: u64,
+    /// Longest delay between deliveries, in seconds.
+    pub backoff_max_secs: u64,
+    /// Overrides by queue name.
+    pub queues: BTreeMap<String, RetrySettings>,
+    /// Overrides by job kind.
+    pub kinds: BTreeMap<String, RetrySettings>,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_attempts: 8,
+            backoff_base_secs: 2,
+            backoff_max_secs: 600,
+            queues: BTreeMap::new(),
+            kinds: BTreeMap::new(),
+        }
+    }
+}
+
+/// Retry settings of one queue or job kind; what is left out is inherited.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetrySettings {
+    /// Deliveries allowed in all.
+    pub max_attempts: Option<u32>,
+    /// Delay before the second delivery, in seconds.
+    pub backoff_base_secs: Option<u64>,
+    /// Longest delay between deliveries, in seconds.
+    pub backoff_max_secs: Option<u64>,
+}
+
+impl RetrySettings {
+    /// These settings as the job platform takes them.
+    pub fn to_override(self) -> tasklane_jobs::RetryOverride {
+        tasklane_jobs::RetryOverride {
+            max_attempts: self.max_attempts,
+            base_delay: self.backoff_base_secs.map(std::time::Duration::from_secs),
+            max_delay: self.backoff_max_secs.map(std::time::Duration::from_secs),
+        }
+    }
+
+    fn check(&self, what: &str) -> anyhow::Result<()> {
+        if self.max_attempts == Some(0) {
+            bail!("{what}: max_attempts must be at least 1");
+        }
+        if let (Some(base), Some(max)) = (self.backoff_base_secs, self.backoff_max_secs)
+            && base > max
+        {
+            bail!("{what}: backoff_base_secs ({base}) is longer than backoff_max_secs ({max})");
+        }
+        Ok(())
+    }
+}
+
+impl JobsConfig {
+    /// The default policy as the job platform takes it.
+    pub fn default_policy(&self) -> tasklane_jobs::RetryPolicy {
+        tasklane_jobs::RetryPolicy {
+            max_attempts: self.max_attempts,
+            base_delay: std::time::Duration::from_secs(self.backoff_base_secs),
+            max_delay: std::time::Duration::from_secs(self.backoff_max_secs),
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        let default = RetrySettings {
+            max_attempts: Some(self.max_attempts),
+            backoff_base_secs: Some(self.backoff_base_secs),
+            backoff_max_secs: Some(self.backoff_max_secs),
+        };
+        default.check("jobs")?;
+        for (queue, settings) in &self.queues {
+            settings.check(&format!("jobs.queues.{queue}"))?;
+        }
+        for (kind, settings) in &self.kinds {
+            settings.check(&format!("jobs.kinds.{kind:?}"))?;
+        }
+        Ok(())
+    }
+}
+
 /// The whole configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -187,6 +281,8 @@ pub struct Config {
     pub queue: QueueTransport,
     /// Worker settings.
     pub worker: WorkerConfig,
+    /// Retry policies of jobs.
+    pub jobs: JobsConfig,
     /// Redis for the job queues (`TASKLANE_QUEUE=redis` or `sqs`).
     pub redis_url: Option<SecretString>,
     /// Prefix of every Redis key tasklane writes.
@@ -212,11 +308,69 @@ struct FileLayer {
     auth: Option<AuthConfig>,
     queue: Option<QueueTransport>,
     worker: Option<WorkerConfig>,
+    jobs: Option<JobsConfig>,
     redis_url: Option<SecretString>,
     redis_prefix: Option<String>,
     sqs_queue_prefix: Option<String>,
     notify: Option<NotifyConfig>,
     archive: Option<ArchiveConfig>,
+}
+
+/// The environment, read one typed `TASKLANE_*` variable at a time; a value that does not
+/// parse is an error naming the variable and what it expects.
+struct Env<F>(F);
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    /// The variable's text, when set.
+    fn text(&self, name: &str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    /// The variable parsed as `T`, when set.
+    fn parse<T: FromStr>(&self, name: &str) -> anyhow::Result<Option<T>>
+    where
+        T::Err: Display,
+    {
+        self.text(name)
+            .map(|value| value.trim().parse().map_err(|err| anyhow::anyhow!("{name}={value}: {err}")))
+            .transpose()
+    }
+
+    /// Overwrites `target` with the variable parsed as `T`, when set.
+    fn set<T: FromStr>(&self, name: &str, target: &mut T) -> anyhow::Result<()>
+    where
+        T::Err: Display,
+    {
+        if let Some(value) = self.parse(name)? {
+            *target = value;
+        }
+        Ok(())
+    }
+
+    /// The variable as one of a few named choices, when set.
+    fn choice<T: Copy>(&self, name: &str, choices: &[(&str, T)]) -> anyhow::Result<Option<T>> {
+        let Some(value) = self.text(name) else { return Ok(None) };
+        match choices.iter().find(|(choice, _)| *choice == value.trim()) {
+            Some((_, chosen)) => Ok(Some(*chosen)),
+            None => {
+                let names: Vec<&str> = choices.iter().map(|(choice, _)| *choice).collect();
+                bail!("{name}={value}: expected {}", names.join(", "))
+            }
+        }
+    }
+
+    /// Overwrites `target` with the variable's choice, when set.
+    fn set_choice<T: Copy>(&self, name: &str, choices: &[(&str, T)], target: &mut T) -> anyhow::Result<()> {
+        if let Some(chosen) = self.choice(name, choices)? {
+            *target = chosen;
+        }
+        Ok(())
+    }
+
+    /// The variable as a secret, when set and not blank.
+    fn secret(&self, name: &str) -> Option<SecretString> {
+        self.text(name).filter(|value| !value.trim().is_empty()).map(SecretString::from)
+    }
 }
 
 impl Config {
@@ -237,113 +391,57 @@ impl Config {
             Some(text) => toml::from_str(text).context("invalid config file")?,
             None => FileLayer::default(),
         };
-        let mut auth = layer.auth.unwrap_or_default();
-        let data_dir =
-            env("TASKLANE_DATA_DIR").map(PathBuf::from).or(layer.data_dir).unwrap_or_else(|| PathBuf::from("./data"));
-        let listen = match env("TASKLANE_LISTEN") {
-            Some(value) => value.parse().with_context(|| format!("TASKLANE_LISTEN={value} is not an address"))?,
-            None => layer.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-        };
-        let database_url = env("TASKLANE_DATABASE_URL")
-            .map(SecretString::from)
+        let env = Env(env);
+        let data_dir = env
+            .text("TASKLANE_DATA_DIR")
+            .map(PathBuf::from)
+            .or(layer.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = env
+            .secret("TASKLANE_DATABASE_URL")
             .or(layer.database_url)
             .unwrap_or_else(|| format!("sqlite://{}/tasklane.db", data_dir.display()).into());
-        let log_format = match env("TASKLANE_LOG_FORMAT").as_deref() {
-            Some("json") => LogFormat::Json,
-            Some("text") => LogFormat::Text,
-            Some(other) => bail!("TASKLANE_LOG_FORMAT={other}: expected text or json"),
-            None => layer.log_format.unwrap_or(LogFormat::Text),
-        };
-        let database_max_connections = match env("TASKLANE_DATABASE_MAX_CONNECTIONS") {
-            Some(value) => value.parse().context("TASKLANE_DATABASE_MAX_CONNECTIONS must be a number")?,
-            None => layer.database_max_connections.unwrap_or(32),
-        };
-        if let Some(value) = env("TASKLANE_ACCESS_TOKEN_TTL_SECS") {
-            auth.access_token_ttl_secs = value.parse().context("TASKLANE_ACCESS_TOKEN_TTL_SECS must be a number")?;
-        }
-        let queue = match env("TASKLANE_QUEUE").as_deref() {
-            Some("embedded") => QueueTransport::Embedded,
-            Some("redis") => QueueTransport::Redis,
-            Some("sqs") => QueueTransport::Sqs,
-            Some(other) => bail!("TASKLANE_QUEUE={other}: expected embedded, redis or sqs"),
-            None => layer.queue.unwrap_or(QueueTransport::Embedded),
-        };
-        let mut worker = layer.worker.unwrap_or_default();
-        if let Some(name) = env("TASKLANE_WORKER_NAME").filter(|n| !n.trim().is_empty()) {
-            worker.name = name.trim().to_owned();
-        }
-        if let Some(value) = env("TASKLANE_SHUTDOWN_GRACE_SECS") {
-            worker.shutdown_grace_secs = value.parse().context("TASKLANE_SHUTDOWN_GRACE_SECS must be a number")?;
-        }
-        if let Some(value) = env("TASKLANE_JOB_LEASE_SECS") {
-            worker.lease_secs = value.parse().context("TASKLANE_JOB_LEASE_SECS must be a number")?;
-        }
-        if let Some(value) = env("TASKLANE_WORKER_LISTEN") {
-            worker.listen =
-                value.parse().with_context(|| format!("TASKLANE_WORKER_LISTEN={value} is not an address"))?;
-        }
-        if let Some(value) = env("TASKLANE_WORKER_CONCURRENCY") {
-            worker.concurrency = value.parse().context("TASKLANE_WORKER_CONCURRENCY must be a number")?;
-        }
-        let mut notify = layer.notify.unwrap_or_default();
-        match env("TASKLANE_EMAIL").as_deref() {
-            Some("file") => notify.email = EmailTransport::File,
-            Some("ses") => notify.email = EmailTransport::Ses,
-            Some(other) => bail!("TASKLANE_EMAIL={other}: expected file or ses"),
-            None => {}
-        }
-        if let Some(from) = env("TASKLANE_EMAIL_FROM") {
-            notify.email_from = from;
-        }
-        if let Some(url) = env("TASKLANE_PUBLIC_URL") {
-            notify.public_url = url;
-        }
-        notify.public_url = notify.public_url.trim_end_matches('/').to_owned();
-        if let Some(value) = env("TASKLANE_DIGEST_HOUR_UTC") {
-            notify.digest_hour_utc = value.parse().context("TASKLANE_DIGEST_HOUR_UTC must be a number")?;
-        }
-        if notify.digest_hour_utc > 23 {
-            bail!("the digest hour must be 0 to 23, not {}", notify.digest_hour_utc);
-        }
-        if let Some(url) = env("TASKLANE_DISCORD_WEBHOOK_URL").filter(|url| !url.trim().is_empty()) {
-            notify.discord_webhook_url = Some(SecretString::from(url));
-        }
-        if let Some(value) = env("TASKLANE_ALERT_WINDOW_SECS") {
-            notify.alert_window_secs = value.parse().context("TASKLANE_ALERT_WINDOW_SECS must be a number")?;
-        }
-        let mut archive = layer.archive.unwrap_or_default();
-        match env("TASKLANE_ARCHIVE").as_deref() {
-            Some("local") => archive.store = ArchiveStore::Local,
-            Some("dynamodb") => archive.store = ArchiveStore::Dynamodb,
-            Some(other) => bail!("TASKLANE_ARCHIVE={other}: expected local or dynamodb"),
-            None => {}
-        }
-        if let Some(table) = env("TASKLANE_DYNAMODB_TABLE") {
-            archive.dynamodb_table = table;
-        }
-        if let Some(value) = env("TASKLANE_EVENT_RETENTION_DAYS") {
-            archive.retention_days = value.parse().context("TASKLANE_EVENT_RETENTION_DAYS must be a number")?;
-        }
-        if let Some(value) = env("TASKLANE_TRUST_FORWARDED_FOR") {
-            auth.trust_forwarded_for = matches!(value.as_str(), "1" | "true" | "yes");
-        }
         Ok(Self {
-            listen,
+            listen: env
+                .parse("TASKLANE_LISTEN")?
+                .or(layer.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
             data_dir,
             database_url,
-            database_max_connections,
-            jwt_secret: env("TASKLANE_JWT_SECRET").map(SecretString::from).or(layer.jwt_secret),
-            log_format,
-            auth,
-            queue,
-            worker,
-            redis_url: env("TASKLANE_REDIS_URL").map(SecretString::from).or(layer.redis_url),
-            redis_prefix: env("TASKLANE_REDIS_PREFIX").or(layer.redis_prefix).unwrap_or_else(|| "tasklane:".to_owned()),
-            sqs_queue_prefix: env("TASKLANE_SQS_QUEUE_PREFIX")
+            database_max_connections: env
+                .parse("TASKLANE_DATABASE_MAX_CONNECTIONS")?
+                .or(layer.database_max_connections)
+                .unwrap_or(32),
+            jwt_secret: env.secret("TASKLANE_JWT_SECRET").or(layer.jwt_secret),
+            log_format: env
+                .choice("TASKLANE_LOG_FORMAT", &[("text", LogFormat::Text), ("json", LogFormat::Json)])?
+                .or(layer.log_format)
+                .unwrap_or(LogFormat::Text),
+            auth: auth(layer.auth.unwrap_or_default(), &env)?,
+            queue: env
+                .choice(
+                    "TASKLANE_QUEUE",
+                    &[
+                        ("embedded", QueueTransport::Embedded),
+                        ("redis", QueueTransport::Redis),
+                        ("sqs", QueueTransport::Sqs),
+                    ],
+                )?
+                .or(layer.queue)
+                .unwrap_or(QueueTransport::Embedded),
+            worker: worker(layer.worker.unwrap_or_default(), &env)?,
+            jobs: jobs(layer.jobs.unwrap_or_default(), &env)?,
+            redis_url: env.secret("TASKLANE_REDIS_URL").or(layer.redis_url),
+            redis_prefix: env
+                .text("TASKLANE_REDIS_PREFIX")
+                .or(layer.redis_prefix)
+                .unwrap_or_else(|| "tasklane:".to_owned()),
+            sqs_queue_prefix: env
+                .text("TASKLANE_SQS_QUEUE_PREFIX")
                 .or(layer.sqs_queue_prefix)
                 .unwrap_or_else(|| "tasklane-".to_owned()),
-            notify,
-            archive,
+            notify: notify(layer.notify.unwrap_or_default(), &env)?,
+            archive: archive(layer.archive.unwrap_or_default(), &env)?,
         })
     }
 
@@ -352,6 +450,70 @@ impl Config {
         use secrecy::ExposeSecret;
         self.database_url.expose_secret().starts_with("sqlite:")
     }
+}
+
+/// Sign-in and token settings: the file's, then the environment's.
+fn auth(mut auth: AuthConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<AuthConfig> {
+    env.set("TASKLANE_ACCESS_TOKEN_TTL_SECS", &mut auth.access_token_ttl_secs)?;
+    if let Some(value) = env.text("TASKLANE_TRUST_FORWARDED_FOR") {
+        auth.trust_forwarded_for = matches!(value.trim(), "1" | "true" | "yes");
+    }
+    Ok(auth)
+}
+
+/// Worker settings: the file's, then the environment's.
+fn worker(mut worker: WorkerConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<WorkerConfig> {
+    if let Some(name) = env.text("TASKLANE_WORKER_NAME").filter(|n| !n.trim().is_empty()) {
+        worker.name = name.trim().to_owned();
+    }
+    env.set("TASKLANE_SHUTDOWN_GRACE_SECS", &mut worker.shutdown_grace_secs)?;
+    env.set("TASKLANE_JOB_LEASE_SECS", &mut worker.lease_secs)?;
+    env.set("TASKLANE_WORKER_LISTEN", &mut worker.listen)?;
+    env.set("TASKLANE_WORKER_CONCURRENCY", &mut worker.concurrency)?;
+    Ok(worker)
+}
+
+/// Retry policies: the file's (with its per-queue and per-kind overrides), then the
+/// environment's defaults.
+fn jobs(mut jobs: JobsConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<JobsConfig> {
+    env.set("TASKLANE_JOB_MAX_ATTEMPTS", &mut jobs.max_attempts)?;
+    env.set("TASKLANE_JOB_BACKOFF_BASE_SECS", &mut jobs.backoff_base_secs)?;
+    env.set("TASKLANE_JOB_BACKOFF_MAX_SECS", &mut jobs.backoff_max_secs)?;
+    jobs.check()?;
+    Ok(jobs)
+}
+
+/// Notification settings: the file's, then the environment's.
+fn notify(mut notify: NotifyConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<NotifyConfig> {
+    env.set_choice(
+        "TASKLANE_EMAIL",
+        &[("file", EmailTransport::File), ("ses", EmailTransport::Ses)],
+        &mut notify.email,
+    )?;
+    env.set("TASKLANE_EMAIL_FROM", &mut notify.email_from)?;
+    env.set("TASKLANE_PUBLIC_URL", &mut notify.public_url)?;
+    notify.public_url = notify.public_url.trim_end_matches('/').to_owned();
+    env.set("TASKLANE_DIGEST_HOUR_UTC", &mut notify.digest_hour_utc)?;
+    if notify.digest_hour_utc > 23 {
+        bail!("the digest hour must be 0 to 23, not {}", notify.digest_hour_utc);
+    }
+    if let Some(url) = env.secret("TASKLANE_DISCORD_WEBHOOK_URL") {
+        notify.discord_webhook_url = Some(url);
+    }
+    env.set("TASKLANE_ALERT_WINDOW_SECS", &mut notify.alert_window_secs)?;
+    Ok(notify)
+}
+
+/// Event archive settings: the file's, then the environment's.
+fn archive(mut archive: ArchiveConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<ArchiveConfig> {
+    env.set_choice(
+        "TASKLANE_ARCHIVE",
+        &[("local", ArchiveStore::Local), ("dynamodb", ArchiveStore::Dynamodb)],
+        &mut archive.store,
+    )?;
+    env.set("TASKLANE_DYNAMODB_TABLE", &mut archive.dynamodb_table)?;
+    env.set("TASKLANE_EVENT_RETENTION_DAYS", &mut archive.retention_days)?;
+    Ok(archive)
 }
 
 #[cfg(test)]
@@ -402,6 +564,28 @@ mod tests {
         assert!(bad("TASKLANE_EMAIL", "smtp"));
         assert!(bad("TASKLANE_ARCHIVE", "s3"));
         assert!(bad("TASKLANE_DIGEST_HOUR_UTC", "24"));
+    }
+
+    #[test]
+    fn retry_policies_come_from_the_environment_and_per_queue_and_kind_from_the_file() {
+        let file = "[jobs]\nbackoff_max_secs = 60\n[jobs.queues.email]\nmax_attempts = 4\n[jobs.kinds.\"email.send\"]\nmax_attempts = 2\n";
+        let env = |name: &str| (name == "TASKLANE_JOB_MAX_ATTEMPTS").then(|| "5".to_string());
+        let config = Config::from_sources(Some(file), env).unwrap();
+        assert_eq!((config.jobs.max_attempts, config.jobs.backoff_base_secs, config.jobs.backoff_max_secs), (5, 2, 60));
+        assert_eq!(config.jobs.queues["email"].max_attempts, Some(4));
+        assert_eq!(config.jobs.kinds["email.send"].max_attempts, Some(2));
+        let bad = |file: &str| Config::from_sources(Some(file), |_| None).is_err();
+        assert!(bad("[jobs]\nmax_attempts = 0\n"));
+        assert!(bad("[jobs]\nbackoff_base_secs = 100\nbackoff_max_secs = 10\n"));
+        assert!(bad("[jobs.kinds.\"email.send\"]\nretries = 3\n"));
+        let env_bad = |name: &'static str, value: &'static str| {
+            Config::from_sources(None, move |key| (key == name).then(|| value.to_string())).unwrap_err().to_string()
+        };
+        assert_eq!(
+            env_bad("TASKLANE_JOB_MAX_ATTEMPTS", "many"),
+            "TASKLANE_JOB_MAX_ATTEMPTS=many: invalid digit found in string"
+        );
+        assert_eq!(env_bad("TASKLANE_QUEUE", "kafka"), "TASKLANE_QUEUE=kafka: expected embedded, redis, sqs");
     }
 
     #[test]

@@ -112,6 +112,29 @@ impl From<sea_orm::DbErr> for Error {
     }
 }
 
+impl From<minijinja::Error> for Error {
+    fn from(err: minijinja::Error) -> Self {
+        Self::Internal(anyhow::anyhow!("a template does not render: {err:#}"))
+    }
+}
+
+impl From<serde_json::Error> for Error {
+    fn from(err: serde_json::Error) -> Self {
+        Self::Internal(err.into())
+    }
+}
+
+/// A domain error inside a job: a client mistake is a bug in the job (retrying will not
+/// help); anything else may pass.
+impl From<Error> for tasklane_jobs::JobError {
+    fn from(err: Error) -> Self {
+        match err {
+            Error::Client { .. } => Self::Permanent(err.to_string()),
+            Error::Internal(inner) => Self::Retry(format!("{inner:#}")),
+        }
+    }
+}
+
 impl From<sea_orm::TransactionError<Error>> for Error {
     fn from(err: sea_orm::TransactionError<Error>) -> Self {
         match err {
@@ -124,12 +147,4 @@ impl From<sea_orm::TransactionError<Error>> for Error {
 /// True when the database refused a write because of a unique constraint.
 pub fn is_unique_violation(err: &sea_orm::DbErr) -> bool {
     matches!(err.sql_err(), Some(sea_orm::SqlErr::UniqueConstraintViolation(_)))
-}
-
-/// True when the database aborted a transaction to break a deadlock or a lock wait; the
-/// operation can simply be run again.
-pub fn is_transient_conflict(err: &sea_orm::DbErr) -> bool {
-    let text = err.to_string();
-    // MySQL/MariaDB 1213 (deadlock) and 1205 (lock wait timeout); SQLite "database is locked".
-    text.contains("1213") || text.contains("1205") || text.contains("database is locked")
 }

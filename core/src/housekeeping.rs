@@ -4,9 +4,28 @@
 use chrono::Duration;
 use sea_orm::sea_query::Query;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use serde::{Deserialize, Serialize};
 use tasklane_entity::{refresh_tokens, sessions};
+use tasklane_jobs::Job;
 
-use crate::{AppContext, Result, auth::throttle};
+use crate::{AppContext, Result, auth::throttle, queues};
+
+/// Removes expired sign-in counters, refresh tokens and sessions; scheduled on the
+/// maintenance queue, so it runs once per period however many API replicas there are.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PruneExpired {
+    /// The run's time slot.
+    pub slot: i64,
+}
+
+impl Job for PruneExpired {
+    const KIND: &'static str = "accounts.prune_expired";
+    const QUEUE: &'static str = queues::MAINTENANCE;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("prune_expired:{}", self.slot))
+    }
+}
 
 /// What one clean-up removed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -46,18 +65,4 @@ pub async fn prune(ctx: &AppContext) -> Result<Pruned> {
         .exec(&ctx.db)
         .await?;
     Ok(Pruned { throttle_rows, refresh_tokens: refresh_tokens.rows_affected, sessions: sessions.rows_affected })
-}
-
-/// Runs [`prune`] every `every` until the process ends; failures are logged and retried.
-pub async fn run_periodically(ctx: AppContext, every: std::time::Duration) {
-    let mut ticker = tokio::time::interval(every);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        match prune(&ctx).await {
-            Ok(pruned) if pruned != Pruned::default() => tracing::info!(?pruned, "housekeeping"),
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = ?err, "housekeeping failed; will retry"),
-        }
-    }
 }

@@ -1,5 +1,5 @@
-//! Clients for the services tasklane talks to on its users' behalf (SES, DynamoDB, Discord)
-//! and the email postman, created on first use: the API process never needs most of them, and loading AWS
+//! Clients for the services tasklane talks to (SQS, SES, DynamoDB, Discord), created on first
+//! use from one AWS configuration: the API process never needs most of them, and loading AWS
 //! configuration costs a credentials lookup.
 
 use tokio::sync::OnceCell;
@@ -10,8 +10,8 @@ pub struct Outbound {
     aws: OnceCell<aws_config::SdkConfig>,
     ses: OnceCell<aws_sdk_sesv2::Client>,
     dynamodb: OnceCell<aws_sdk_dynamodb::Client>,
+    sqs: OnceCell<aws_sdk_sqs::Client>,
     http: std::sync::OnceLock<reqwest::Client>,
-    postman: OnceCell<crate::notify::email::Postman>,
     endpoint: Option<String>,
 }
 
@@ -49,13 +49,10 @@ impl Outbound {
         self.dynamodb.get_or_init(|| async { aws_sdk_dynamodb::Client::new(config) }).await
     }
 
-    /// The process's email postman, made by `make` on first use.
-    pub async fn postman<F, Fut>(&self, make: F) -> &crate::notify::email::Postman
-    where
-        F: FnOnce() -> Fut,
-        Fut: std::future::Future<Output = crate::notify::email::Postman>,
-    {
-        self.postman.get_or_init(make).await
+    /// The SQS client.
+    pub async fn sqs(&self) -> &aws_sdk_sqs::Client {
+        let config = self.aws().await;
+        self.sqs.get_or_init(|| async { aws_sdk_sqs::Client::new(config) }).await
     }
 
     /// A plain HTTP client with a timeout, for webhooks.

@@ -6,8 +6,8 @@ use chrono::{Duration, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 use tasklane_core::notify::reminders::remind;
-use tasklane_core::testing::{fresh_context, member};
 use tasklane_entity::notifications;
+use tasklane_testkit::{fresh_context, member};
 
 async fn task(ctx: &tasklane_core::AppContext, who: &tasklane_core::auth::Principal, body: serde_json::Value) -> i64 {
     tasklane_core::tasks::create(ctx, who, serde_json::from_value(body).unwrap()).await.unwrap().id

@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 mod m20261125_000001_foundation;
 mod m20261125_000002_jobs;
 mod m20261125_000003_notifications;
+mod m20261201_000004_jobs_policy;
 mod types;
 
 /// The ordered list of tasklane migrations.
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_foundation::Migration),
             Box::new(m20261125_000002_jobs::Migration),
             Box::new(m20261125_000003_notifications::Migration),
+            Box::new(m20261201_000004_jobs_policy::Migration),
         ]
     }
 }

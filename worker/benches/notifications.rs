@@ -23,8 +23,8 @@ use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 use tasklane_core::AppContext;
-use tasklane_core::jobs::Transport;
 use tasklane_entity::{notifications, task_events};
+use tasklane_jobs::Transport;
 
 const TASKS: usize = 1000;
 const PEOPLE: usize = 20;
@@ -53,26 +53,6 @@ async fn backlog(ctx: &AppContext, transport: &dyn Transport) -> u64 {
     waiting
 }
 
-/// A user who never signs in: written directly, so the process's memory is not inflated by
-/// password hashing (argon2 takes 19 MiB a hash, which the allocator keeps).
-async fn person(ctx: &AppContext, email: &str) -> i64 {
-    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
-    let now = tasklane_core::stored_now();
-    let user = tasklane_entity::users::ActiveModel {
-        email: Set(email.to_owned()),
-        password_hash: Set("not-a-password-hash".into()),
-        display_name: Set(email.split('@').next().unwrap_or(email).to_owned()),
-        role: Set("member".into()),
-        disabled: Set(false),
-        notification_prefs: Set(serde_json::json!({})),
-        token_version: Set(0),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    user.insert(&ctx.db).await.unwrap().id
-}
-
 async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
     let redis_url = std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let prefix = format!("tl-bench:{}:", tasklane_core::auth::tokens::new_id());
@@ -81,7 +61,7 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
         "redis" => tasklane_core::config::QueueTransport::Redis,
         other => panic!("unknown transport {other}"),
     };
-    let (ctx, _dir) = tasklane_core::testing::fresh_context(|config| {
+    let (ctx, _dir) = tasklane_testkit::fresh_context(|config| {
         config.queue = transport_kind;
         config.redis_url = Some(redis_url.clone().into());
         config.redis_prefix = prefix.clone();
@@ -89,7 +69,7 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
         config.database_max_connections = 32;
     })
     .await;
-    let creator_id = person(&ctx, "creator@example.com").await;
+    let creator_id = tasklane_testkit::quick_member(&ctx, "creator@example.com").await;
     let creator = tasklane_core::auth::Principal {
         user_id: creator_id,
         email: "creator@example.com".into(),
@@ -98,7 +78,7 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
     };
     let mut people = Vec::new();
     for n in 0..PEOPLE {
-        people.push(person(&ctx, &format!("member{n}@example.com")).await);
+        people.push(tasklane_testkit::quick_member(&ctx, &format!("member{n}@example.com")).await);
     }
     let mut task_ids = Vec::new();
     for n in 0..TASKS {
@@ -111,7 +91,7 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
             tasklane_core::tasks::create(&ctx, &creator, serde_json::from_value(body).unwrap()).await.unwrap().id,
         );
     }
-    let transport = tasklane_core::jobs::transport(&ctx).await.unwrap();
+    let transport = tasklane_worker::transport(&ctx).await.unwrap();
 
     let worker_ctx =
         if separate_relay { AppContext::start((*ctx.config).clone(), false).await.unwrap() } else { ctx.clone() };
@@ -132,8 +112,8 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
         .unwrap()
         .flatten()
         .unwrap_or(0);
-    let setup_rss = tasklane_core::testing::rss_mib();
-    tasklane_core::testing::reset_peak_rss();
+    let setup_rss = tasklane_testkit::rss_mib();
+    tasklane_testkit::reset_peak_rss();
     let mail_before = std::fs::read_dir(ctx.config.data_dir.join("mail")).map(|d| d.count()).unwrap_or(0);
 
     // Steady load: every 10 ms a slice of the changes, each round flipping every task once.
@@ -188,7 +168,7 @@ async fn run(label: &str, rate: u64, seconds: u64, separate_relay: bool) {
     }
     let drain_secs = drain_started.elapsed().as_secs_f64();
     // Before the analysis below reads every row into memory.
-    let peak_rss = tasklane_core::testing::peak_rss_mib(None);
+    let peak_rss = tasklane_testkit::peak_rss_mib(None);
     let _ = stop.send(());
     workers.await.unwrap().unwrap();
 

@@ -14,10 +14,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use tasklane_core::jobs::embedded::SqlQueue;
-use tasklane_core::jobs::redis::RedisQueue;
-use tasklane_core::jobs::{Job, JobError, NewJob, Registry, Transport};
-use tasklane_worker::{QueueSpec, WorkerRuntime};
+use tasklane_jobs::alerts::{Alerts, LogSink};
+use tasklane_jobs::embedded::SqlQueue;
+use tasklane_jobs::redis::RedisQueue;
+use tasklane_jobs::runtime::{QueueSpec, WorkerRuntime};
+use tasklane_jobs::{Job, JobError, NewJob, Registry, Transport};
 
 #[derive(Serialize, Deserialize)]
 struct Noop {
@@ -30,13 +31,7 @@ impl Job for Noop {
     const QUEUE: &'static str = "bench";
 }
 
-async fn run(
-    label: &str,
-    transport: Arc<dyn Transport>,
-    ctx: tasklane_core::AppContext,
-    jobs: u64,
-    concurrency: usize,
-) {
+async fn run(label: &str, transport: Arc<dyn Transport>, jobs: u64, concurrency: usize) {
     let started = Instant::now();
     for chunk in (0..jobs).collect::<Vec<_>>().chunks(1000) {
         let enqueued_at_ms = chrono::Utc::now().timestamp_millis();
@@ -45,7 +40,7 @@ async fn run(
     let enqueue_secs = started.elapsed().as_secs_f64();
 
     let latencies: Arc<Mutex<Vec<i64>>> = Arc::new(Mutex::new(Vec::with_capacity(jobs as usize)));
-    let mut registry = Registry::default();
+    let mut registry = Registry::<()>::default();
     {
         let latencies = latencies.clone();
         registry.register(move |_ctx, job: Noop| {
@@ -57,9 +52,10 @@ async fn run(
             }
         });
     }
+    let alerts = Alerts::start(Arc::new(LogSink), Duration::from_secs(10), Arc::new(|queue, _| queue.to_owned()));
     let runtime = WorkerRuntime {
         idle_poll: Duration::from_millis(5),
-        ..WorkerRuntime::new(ctx, transport.clone(), registry, format!("bench-{label}"))
+        ..WorkerRuntime::new((), transport.clone(), registry, format!("bench-{label}"), alerts)
     };
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let processing = Instant::now();
@@ -84,7 +80,7 @@ async fn run(
         jobs as f64 / process_secs,
         pick(0.5),
         pick(0.99),
-        tasklane_core::testing::peak_rss_mib(None)
+        tasklane_testkit::peak_rss_mib(None)
     );
 }
 
@@ -100,7 +96,7 @@ async fn main() {
     let redis_url = std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     for transport in transports.split(',') {
         for &jobs in &sizes {
-            let (ctx, _dir) = tasklane_core::testing::fresh_context(|_| {}).await;
+            let (ctx, _dir) = tasklane_testkit::fresh_context(|_| {}).await;
             let queue: Arc<dyn Transport> = match transport.trim() {
                 "embedded" => Arc::new(SqlQueue::new(ctx.db.clone())),
                 "redis" => {
@@ -109,7 +105,7 @@ async fn main() {
                 }
                 other => panic!("unknown transport {other}"),
             };
-            run(transport.trim(), queue, ctx, jobs, concurrency).await;
+            run(transport.trim(), queue, jobs, concurrency).await;
         }
     }
 }

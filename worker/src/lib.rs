@@ -1,20 +1,30 @@
-//! tasklane's job runtime. Each queue is consumed by an apalis worker whose backend is one of
-//! our transports; handlers, the retry policy and dead-lettering are the same for all of them.
-//!
-//! Retries are the transport's, not apalis's in-process retry layer: a job waiting for its
-//! next attempt must survive the worker dying, and must not hold a lease meanwhile. So a
-//! failed job is acknowledged back to the transport as "run again after this delay" (or "dead")
-//! by our acknowledger, which apalis calls after every job.
+//! The composition root of tasklane's background work: picks the transport, the mailer and
+//! the alert sink from configuration, and runs the outbox relay, the recurring scheduler and
+//! an apalis worker for every queue (the job platform's runtime) in this process.
 
-pub mod runtime;
 pub mod telemetry;
 
-pub use runtime::{QueueSpec, WorkerRuntime};
-
+use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::ExposeSecret;
 use tasklane_core::AppContext;
-use tasklane_core::jobs::{QUEUES, handlers, relay, schedule, transport};
+use tasklane_core::config::{EmailTransport, QueueTransport};
+use tasklane_core::events::relay;
+use tasklane_core::jobs::JobServices;
+use tasklane_core::notify::discord::DiscordSink;
+use tasklane_core::notify::email::Postman;
+use tasklane_core::notify::email::file::FileMailer;
+use tasklane_core::notify::email::mailer::Mailer;
+use tasklane_core::notify::email::ses::SesMailer;
+use tasklane_core::queues;
+use tasklane_jobs::alerts::{AlertSink, Alerts, LogSink, ReplayHint};
+use tasklane_jobs::embedded::SqlQueue;
+use tasklane_jobs::redis::RedisQueue;
+use tasklane_jobs::routed::Routed;
+use tasklane_jobs::runtime::{QueueSpec, WorkerRuntime};
+use tasklane_jobs::sqs::SqsQueue;
+use tasklane_jobs::{Registry, Transport, schedule};
 
 /// How many events the outbox relay publishes per batch.
 const RELAY_BATCH: u64 = 500;
@@ -22,27 +32,87 @@ const RELAY_BATCH: u64 = 500;
 /// indexed query each time.
 const RELAY_POLL: Duration = Duration::from_millis(250);
 
-/// Runs the outbox relay and a worker for every queue until `stop` resolves; then running jobs
-/// get the configured grace period and the rest go back to the queue.
-pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    run_with(app, handlers::registry(), stop).await
+fn redis_transport(app: &AppContext) -> anyhow::Result<RedisQueue> {
+    let Some(url) = &app.config.redis_url else {
+        anyhow::bail!("TASKLANE_QUEUE={:?} needs TASKLANE_REDIS_URL", app.config.queue);
+    };
+    RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)
 }
 
-/// [`run`] with a registry of one's own (different retry policies, extra job kinds).
+/// The SQS transport, on the outbound AWS configuration shared with SES and DynamoDB.
+pub async fn sqs_transport(app: &AppContext) -> SqsQueue {
+    SqsQueue::new(app.outbound.sqs().await.clone(), &app.config.sqs_queue_prefix)
+}
+
+/// The transport the configuration asks for; build it once per process.
+pub async fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
+    match app.config.queue {
+        QueueTransport::Embedded => Ok(Arc::new(SqlQueue::new(app.db.clone()))),
+        QueueTransport::Redis => Ok(Arc::new(redis_transport(app)?)),
+        QueueTransport::Sqs => {
+            let sqs: Arc<dyn Transport> = Arc::new(sqs_transport(app).await);
+            let routes = queues::ON_SQS.iter().map(|queue| ((*queue).to_owned(), sqs.clone())).collect();
+            Ok(Arc::new(Routed::new(routes, Arc::new(redis_transport(app)?))))
+        }
+    }
+}
+
+/// The mailer the configuration asks for.
+pub async fn mailer(app: &AppContext) -> Box<dyn Mailer> {
+    match app.config.notify.email {
+        EmailTransport::File => Box::new(FileMailer::new(app.config.data_dir.join("mail"))),
+        EmailTransport::Ses => Box::new(SesMailer::new(app.outbound.ses().await.clone())),
+    }
+}
+
+/// Where dead-letter alerts go: Discord when a webhook is set, the log otherwise.
+pub fn alert_sink(app: &AppContext) -> Arc<dyn AlertSink> {
+    let Some(url) = &app.config.notify.discord_webhook_url else {
+        return Arc::new(LogSink);
+    };
+    match app.outbound.http() {
+        Ok(client) => Arc::new(DiscordSink::new(client, url.expose_secret())),
+        Err(err) => {
+            tracing::error!(error = %err, "cannot build an HTTP client for Discord; alerts go to the log");
+            Arc::new(LogSink)
+        }
+    }
+}
+
+/// The operator command that replays a queue's dead jobs of one kind.
+fn replay_hint() -> ReplayHint {
+    Arc::new(|queue, kind| format!("tasklane dlq replay {queue} --kind {kind}"))
+}
+
+/// Builds the transport and runs [`run_with`] with every job kind, retried as configured.
+pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    let transport = transport(&app).await?;
+    let registry = tasklane_core::jobs::configured_registry(&app.config)?;
+    run_with(app, transport, registry, stop).await
+}
+
+/// Runs the outbox relay, the scheduler and a worker for every queue over `transport` until
+/// `stop` resolves; then running jobs get the configured grace period and the rest go back to
+/// the queue.
 pub async fn run_with(
     app: AppContext,
-    registry: tasklane_core::jobs::Registry,
+    transport: Arc<dyn Transport>,
+    registry: Registry<JobServices>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let transport = transport(&app).await?;
     let settings = app.config.worker.clone();
+    let services = JobServices { app: app.clone(), postman: Arc::new(Postman::new(&app, mailer(&app).await)) };
+    let window = Duration::from_secs(app.config.notify.alert_window_secs.max(1));
+    let alerts = Alerts::start(alert_sink(&app), window, replay_hint());
     let runtime = WorkerRuntime {
         lease: Duration::from_secs(settings.lease_secs.max(1)),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
-        ..WorkerRuntime::new(app.clone(), transport.clone(), registry, settings.name.clone())
+        ..WorkerRuntime::new(services, transport.clone(), registry, settings.name.clone(), alerts)
     };
-    let queues =
-        QUEUES.iter().map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency }).collect();
+    let queues = queues::ALL
+        .iter()
+        .map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency })
+        .collect();
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
     let when_stopped = || {
         let mut rx = stopped_rx.clone();
@@ -50,7 +120,8 @@ pub async fn run_with(
             let _ = rx.wait_for(|stopped| *stopped).await;
         }
     };
-    let scheduler = tokio::spawn(schedule::run(app.clone(), transport.clone(), when_stopped()));
+    let recurring = tasklane_core::jobs::recurring(&app.config);
+    let scheduler = tokio::spawn(schedule::run(recurring, transport.clone(), when_stopped()));
     let relay = tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, when_stopped()));
     tracing::info!(worker = %settings.name, "workers, scheduler and outbox relay running");
     let workers = runtime.run(queues, async move {

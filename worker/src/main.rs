@@ -14,14 +14,15 @@ async fn main() -> anyhow::Result<()> {
     let migrate = config.is_sqlite();
     let metrics = tasklane_worker::telemetry::install_metrics()?;
     let app = AppContext::start(config, migrate).await?;
-    let transport = tasklane_core::jobs::transport(&app).await?;
+    let transport = tasklane_worker::transport(&app).await?;
+    let registry = tasklane_core::jobs::configured_registry(&app.config)?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, worker = %app.config.worker.name, "tasklane-worker health and metrics listening");
-    let probes = tasklane_worker::telemetry::router(app.clone(), transport, metrics);
+    let probes = tasklane_worker::telemetry::router(app.clone(), transport.clone(), metrics);
     tokio::spawn(async move {
         if let Err(err) = axum::serve(listener, probes).await {
             tracing::error!(error = %err, "health endpoint stopped");
         }
     });
-    tasklane_worker::run(app, tasklane_core::process::shutdown_signal()).await
+    tasklane_worker::run_with(app, transport, registry, tasklane_core::process::shutdown_signal()).await
 }

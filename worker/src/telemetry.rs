@@ -11,8 +11,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
-use tasklane_core::AppContext;
-use tasklane_core::jobs::{QUEUES, Transport};
+use tasklane_core::{AppContext, queues};
+use tasklane_jobs::Transport;
 
 /// Buckets for job and queue-latency histograms, in seconds.
 const LATENCY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
@@ -51,7 +51,7 @@ pub fn router(app: AppContext, transport: Arc<dyn Transport>, metrics: Prometheu
 
 async fn ready(State(probe): State<Probe>) -> impl IntoResponse {
     let database = tasklane_core::db::ping(&probe.app.db).await;
-    let queue = match QUEUES.first() {
+    let queue = match queues::ALL.first() {
         Some(queue) => probe.transport.stats(queue).await.is_ok(),
         None => true,
     };

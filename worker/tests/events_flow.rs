@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use tasklane_core::jobs::Transport;
-use tasklane_core::jobs::embedded::SqlQueue;
-use tasklane_core::testing::fresh_context;
 use tasklane_entity::task_events;
+use tasklane_jobs::Transport;
+use tasklane_jobs::embedded::SqlQueue;
+use tasklane_testkit::fresh_context;
 
 #[tokio::test]
 async fn every_task_event_is_published_and_consumed() {
@@ -18,7 +18,7 @@ async fn every_task_event_is_published_and_consumed() {
         let _ = stopped.await;
     }));
 
-    let who = tasklane_core::testing::member(&ctx, "flow@example.com").await;
+    let who = tasklane_testkit::member(&ctx, "flow@example.com").await;
     for i in 0..25 {
         let input = serde_json::from_value(serde_json::json!({ "name": format!("flow {i}") })).unwrap();
         tasklane_core::tasks::create(&ctx, &who, input).await.unwrap();

@@ -9,10 +9,10 @@ use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tasklane_core::jobs::embedded::SqlQueue;
-use tasklane_core::jobs::relay::TaskEventJob;
-use tasklane_core::jobs::{NewJob, Transport};
-use tasklane_core::testing::wait_until;
+use tasklane_core::events::TaskEventJob;
+use tasklane_jobs::embedded::SqlQueue;
+use tasklane_jobs::{NewJob, Transport};
+use tasklane_testkit::wait_until;
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -29,7 +29,7 @@ fn start_worker(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_se
         .env("TASKLANE_DYNAMODB_TABLE", &ctx.config.archive.dynamodb_table)
         .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
         .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
-        .env("TASKLANE_JWT_SECRET", tasklane_core::testing::JWT_SECRET)
+        .env("TASKLANE_JWT_SECRET", tasklane_testkit::JWT_SECRET)
         .env("TASKLANE_WORKER_NAME", name)
         .env("TASKLANE_WORKER_LISTEN", format!("127.0.0.1:{port}"))
         .env("TASKLANE_JOB_LEASE_SECS", lease_secs.to_string())
@@ -57,9 +57,9 @@ fn events(count: i64) -> Vec<NewJob> {
                 event_id: n,
                 task_id: n,
                 seq: 1,
-                kind: "task.created".into(),
+                kind: tasklane_core::events::EventKind::Created,
                 actor_id: None,
-                payload: serde_json::json!({}),
+                payload: tasklane_core::events::EventPayload::default(),
                 created_at: chrono::Utc::now(),
             })
             .unwrap()
@@ -69,7 +69,7 @@ fn events(count: i64) -> Vec<NewJob> {
 
 #[tokio::test]
 async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
-    let (ctx, _dir) = tasklane_core::testing::fresh_context(|_| {}).await;
+    let (ctx, _dir) = tasklane_testkit::fresh_context(|_| {}).await;
     let queue = SqlQueue::new(ctx.db.clone());
     queue.enqueue(events(3000)).await.unwrap();
 
@@ -144,17 +144,17 @@ async fn a_worker_killed_mid_batch_still_sends_each_email_once_and_archives_each
     use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
     use tasklane_core::archive::{self, ArchiveQuery};
     use tasklane_entity::{notifications, task_events};
-    tasklane_core::testing::assert_local_aws();
+    tasklane_testkit::assert_local_aws();
     let table = format!("tl-test-{}", tasklane_core::auth::tokens::new_id().to_lowercase());
-    let (ctx, _dir) = tasklane_core::testing::fresh_context(move |config| {
+    let (ctx, _dir) = tasklane_testkit::fresh_context(move |config| {
         config.archive.store = tasklane_core::config::ArchiveStore::Dynamodb;
         config.archive.dynamodb_table = table;
     })
     .await;
     archive::init(&ctx).await.unwrap();
-    let cara = tasklane_core::testing::member(&ctx, "cara@example.com").await;
-    let pia = tasklane_core::testing::member(&ctx, "pia@example.com").await;
-    let sup = tasklane_core::testing::member(&ctx, "sup@example.com").await;
+    let cara = tasklane_testkit::member(&ctx, "cara@example.com").await;
+    let pia = tasklane_testkit::member(&ctx, "pia@example.com").await;
+    let sup = tasklane_testkit::member(&ctx, "sup@example.com").await;
     const TASKS: usize = 150;
     let mut task_ids = Vec::new();
     for n in 0..TASKS {

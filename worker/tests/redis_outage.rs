@@ -9,11 +9,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tasklane_core::jobs::redis::RedisQueue;
-use tasklane_core::jobs::relay::{self, TaskEventJob};
-use tasklane_core::jobs::{JobError, Registry, Transport};
-use tasklane_core::testing::{fresh_context, wait_until};
-use tasklane_worker::{QueueSpec, WorkerRuntime};
+use tasklane_core::events::{TaskEventJob, relay};
+use tasklane_jobs::alerts::{Alerts, LogSink};
+use tasklane_jobs::redis::RedisQueue;
+use tasklane_jobs::runtime::{QueueSpec, WorkerRuntime};
+use tasklane_jobs::{JobError, Registry, Transport};
+use tasklane_testkit::{fresh_context, wait_until};
 
 struct RedisServer(Child);
 
@@ -51,7 +52,7 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
         Arc::new(RedisQueue::connect(&format!("redis://127.0.0.1:{port}"), "outage:").unwrap());
 
     let seen: Arc<Mutex<HashMap<i64, u32>>> = Arc::default();
-    let mut registry = Registry::default();
+    let mut registry = Registry::<()>::default();
     {
         let seen = seen.clone();
         registry.register(move |_ctx, event: TaskEventJob| {
@@ -62,10 +63,11 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
             }
         });
     }
+    let alerts = Alerts::start(Arc::new(LogSink), Duration::from_secs(1), Arc::new(|queue, _| queue.to_owned()));
     let runtime = WorkerRuntime {
         idle_poll: Duration::from_millis(20),
         grace: Duration::from_secs(2),
-        ..WorkerRuntime::new(ctx.clone(), queue.clone(), registry, "outage-worker")
+        ..WorkerRuntime::new((), queue.clone(), registry, "outage-worker", alerts)
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let until_stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
@@ -81,7 +83,7 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
     let workers =
         tokio::spawn(runtime.run(vec![QueueSpec { name: "events".into(), concurrency: 4 }], until_stopped(stopped)));
 
-    let who = tasklane_core::testing::member(&ctx, "outage@example.com").await;
+    let who = tasklane_testkit::member(&ctx, "outage@example.com").await;
     let write = async |count: usize| {
         for i in 0..count {
             let input = serde_json::from_value(serde_json::json!({ "name": format!("outage {i}") })).unwrap();

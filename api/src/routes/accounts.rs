@@ -154,7 +154,7 @@ pub struct Me {
     responses((status = 200, body = Me), (status = 401, body = ErrorBody)))]
 pub async fn me(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Json<Me>> {
     let user = accounts::profile(&ctx, &who).await?;
-    Ok(Json(Me { user, unread_notifications: tasklane_core::notify::unread_count(&ctx, who.user_id).await? }))
+    Ok(Json(Me { user, unread_notifications: tasklane_core::notify::inbox::unread_count(&ctx, who.user_id).await? }))
 }
 
 /// Change display name, notification preferences, email or password.

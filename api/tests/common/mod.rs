@@ -11,13 +11,13 @@ use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
 pub const PASSWORD: &str = "correct horse battery";
-pub use tasklane_core::testing::JWT_SECRET;
+pub use tasklane_testkit::JWT_SECRET;
 
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub ctx: AppContext,
-    _data_dir: tasklane_core::testing::TempDir,
+    _data_dir: tasklane_testkit::TempDir,
 }
 
 /// Starts the API on a fresh database with default settings.
@@ -27,7 +27,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the API on a fresh database after `adjust` has changed the configuration.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
-    let (ctx, data_dir) = tasklane_core::testing::fresh_context(adjust).await;
+    let (ctx, data_dir) = tasklane_testkit::fresh_context(adjust).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(tasklane_api::serve(ctx.clone(), listener, std::future::pending()));

@@ -13,10 +13,11 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::task_events;
 
+use tasklane_jobs::Job;
+
 use crate::config::ArchiveStore;
-use crate::jobs::{Job, JobContext, JobError, MAINTENANCE_QUEUE};
 use crate::tasks::EventView;
-use crate::{AppContext, Result};
+use crate::{AppContext, Result, queues};
 
 /// Which events `tasklane archive query` reads back.
 #[derive(Clone, Debug)]
@@ -36,7 +37,7 @@ pub struct ArchiveSweep {
 
 impl Job for ArchiveSweep {
     const KIND: &'static str = "events.archive";
-    const QUEUE: &'static str = MAINTENANCE_QUEUE;
+    const QUEUE: &'static str = queues::MAINTENANCE;
 
     fn dedup_key(&self) -> Option<String> {
         Some(format!("archive:{}", self.slot))
@@ -52,7 +53,7 @@ pub struct PruneEvents {
 
 impl Job for PruneEvents {
     const KIND: &'static str = "events.prune";
-    const QUEUE: &'static str = MAINTENANCE_QUEUE;
+    const QUEUE: &'static str = queues::MAINTENANCE;
 
     fn dedup_key(&self) -> Option<String> {
         Some(format!("prune:{}", self.slot))
@@ -111,21 +112,6 @@ pub async fn prune(app: &AppContext, now: DateTime<Utc>) -> Result<u64> {
         .exec(&app.db)
         .await?;
     Ok(result.rows_affected)
-}
-
-/// Runs [`ArchiveSweep`].
-pub async fn archive_sweep(ctx: JobContext, _job: ArchiveSweep) -> std::result::Result<(), JobError> {
-    sweep(&ctx.app).await?;
-    Ok(())
-}
-
-/// Runs [`PruneEvents`].
-pub async fn prune_events(ctx: JobContext, _job: PruneEvents) -> std::result::Result<(), JobError> {
-    let pruned = prune(&ctx.app, crate::now()).await?;
-    if pruned > 0 {
-        tracing::info!(pruned, "pruned archived task events past retention");
-    }
-    Ok(())
 }
 
 /// Creates the archive's storage (the DynamoDB table and its index) if it does not exist;

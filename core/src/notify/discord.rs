@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::jobs::alerts::{AlertSink, DeadLetterGroup};
+use tasklane_jobs::alerts::{AlertSink, DeadLetterGroup};
 
 /// Discord allows at most 10 embeds per message; the rest are summed up in the content.
 const MAX_EMBEDS: usize = 10;
@@ -63,7 +63,7 @@ pub fn payload(groups: &[DeadLetterGroup], dropped: u64) -> Value {
                     { "name": "Job kind", "value": clip(&group.kind, 1024), "inline": true },
                     { "name": "Count", "value": group.count.to_string(), "inline": true },
                     { "name": "First error", "value": clip(&format!("```{}```", group.first_error), 1024) },
-                    { "name": "Replay", "value": clip(&format!("`{}`", group.replay_command), 1024) },
+                    { "name": "Replay", "value": clip(&format!("`{}`", group.replay_hint), 1024) },
                 ],
                 "timestamp": crate::now().to_rfc3339(),
             })
@@ -121,7 +121,7 @@ mod tests {
                 kind: format!("kind{i}"),
                 count: 2,
                 first_error: "x".repeat(5000),
-                replay_command: format!("tasklane dlq replay email --kind kind{i}"),
+                replay_hint: format!("tasklane dlq replay email --kind kind{i}"),
             })
             .collect();
         let body = payload(&groups, 3);

@@ -6,8 +6,9 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::{notifications, users};
 
+use super::model::{Channel, Details};
 use super::prefs::NotificationPrefs;
-use super::{Details, IN_APP, templates};
+use super::templates;
 use crate::auth::Principal;
 use crate::{AppContext, Error, Result};
 
@@ -57,7 +58,7 @@ pub struct InboxPage {
     pub next_cursor: Option<String>,
 }
 
-fn view(row: notifications::Model, language: super::prefs::Language) -> NotificationView {
+fn view(row: notifications::Model, language: super::prefs::Language) -> Result<NotificationView> {
     let details: Details = serde_json::from_value(row.details).unwrap_or_else(|_| Details {
         task_id: row.task_id.unwrap_or_default(),
         task_name: String::new(),
@@ -65,9 +66,9 @@ fn view(row: notifications::Model, language: super::prefs::Language) -> Notifica
         changes: Vec::new(),
         deadline: None,
     });
-    NotificationView {
+    Ok(NotificationView {
         id: row.id,
-        summary: templates::summary(&row.kind, &details, language),
+        summary: templates::summary(&row.kind, &details, language)?,
         kind: row.kind,
         task_id: row.task_id,
         event_id: row.event_id,
@@ -75,7 +76,7 @@ fn view(row: notifications::Model, language: super::prefs::Language) -> Notifica
         read: row.read_at.is_some(),
         read_at: row.read_at.map(|at| at.and_utc()),
         created_at: row.created_at.and_utc(),
-    }
+    })
 }
 
 async fn language(app: &AppContext, user_id: i64) -> Result<super::prefs::Language> {
@@ -92,7 +93,7 @@ pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Resul
     };
     let mut select = notifications::Entity::find()
         .filter(notifications::Column::UserId.eq(who.user_id))
-        .filter(notifications::Column::Channel.eq(IN_APP))
+        .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
         .order_by_desc(notifications::Column::Id)
         .limit(limit + 1);
     if query.unread {
@@ -112,8 +113,8 @@ pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Resul
     };
     let language = language(app, who.user_id).await?;
     Ok(InboxPage {
-        notifications: rows.into_iter().map(|row| view(row, language)).collect(),
-        unread_count: super::unread_count(app, who.user_id).await?,
+        notifications: rows.into_iter().map(|row| view(row, language)).collect::<Result<_>>()?,
+        unread_count: unread_count(app, who.user_id).await?,
         next_cursor,
     })
 }
@@ -123,7 +124,7 @@ pub async fn mark_read(app: &AppContext, who: &Principal, id: i64) -> Result<Not
     let mine = || {
         notifications::Entity::find_by_id(id)
             .filter(notifications::Column::UserId.eq(who.user_id))
-            .filter(notifications::Column::Channel.eq(IN_APP))
+            .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
     };
     let Some(row) = mine().one(&app.db).await? else {
         return Err(Error::not_found(format!("notification {id} does not exist")));
@@ -139,7 +140,7 @@ pub async fn mark_read(app: &AppContext, who: &Principal, id: i64) -> Result<Not
     } else {
         row
     };
-    Ok(view(row, language(app, who.user_id).await?))
+    view(row, language(app, who.user_id).await?)
 }
 
 /// Marks every unread notification of the signed-in user read; returns how many.
@@ -147,9 +148,20 @@ pub async fn mark_all_read(app: &AppContext, who: &Principal) -> Result<u64> {
     let result = notifications::Entity::update_many()
         .col_expr(notifications::Column::ReadAt, Expr::value(crate::stored_now()))
         .filter(notifications::Column::UserId.eq(who.user_id))
-        .filter(notifications::Column::Channel.eq(IN_APP))
+        .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
         .filter(notifications::Column::ReadAt.is_null())
         .exec(&app.db)
         .await?;
     Ok(result.rows_affected)
+}
+
+/// Counts a user's unread in-app notifications.
+pub async fn unread_count(app: &AppContext, user_id: i64) -> Result<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(notifications::Entity::find()
+        .filter(notifications::Column::UserId.eq(user_id))
+        .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
+        .filter(notifications::Column::ReadAt.is_null())
+        .count(&app.db)
+        .await?)
 }

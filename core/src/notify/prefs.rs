@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::model::NotificationKind;
 use crate::{Error, Result};
 
 /// The language a user's notifications are written in.
@@ -54,10 +55,11 @@ impl NotificationPrefs {
         }
         let prefs: Self = serde_json::from_value(value)
             .map_err(|err| Error::invalid("invalid_notification_prefs", format!("notification_prefs: {err}")))?;
-        if let Some(unknown) = prefs.email_kinds.keys().find(|kind| !super::KINDS.contains(&kind.as_str())) {
+        if let Some(unknown) = prefs.email_kinds.keys().find(|kind| NotificationKind::parse(kind).is_none()) {
+            let known: Vec<&str> = NotificationKind::ALL.iter().map(|kind| kind.as_str()).collect();
             return Err(Error::invalid(
                 "invalid_notification_prefs",
-                format!("notification_prefs.email_kinds: unknown kind {unknown:?}; known: {}", super::KINDS.join(", ")),
+                format!("notification_prefs.email_kinds: unknown kind {unknown:?}; known: {}", known.join(", ")),
             ));
         }
         Ok(prefs)
@@ -70,8 +72,8 @@ impl NotificationPrefs {
     }
 
     /// Whether a notification of `kind` should also go out by email, and how.
-    pub fn email_for(&self, kind: &str) -> Option<EmailDelivery> {
-        let wanted = self.email_kinds.get(kind).copied().unwrap_or(true);
+    pub fn email_for(&self, kind: NotificationKind) -> Option<EmailDelivery> {
+        let wanted = self.email_kinds.get(kind.as_str()).copied().unwrap_or(true);
         match self.email {
             EmailDelivery::Off => None,
             delivery if wanted => Some(delivery),
@@ -89,17 +91,17 @@ mod tests {
     fn empty_preferences_mean_english_instant_email_for_everything() {
         let prefs = NotificationPrefs::parse(json!({})).unwrap();
         assert_eq!(prefs.language, Language::En);
-        assert_eq!(prefs.email_for("task.created"), Some(EmailDelivery::Instant));
+        assert_eq!(prefs.email_for(NotificationKind::Created), Some(EmailDelivery::Instant));
     }
 
     #[test]
     fn kinds_can_be_muted_and_email_turned_off_or_digested() {
         let prefs =
             NotificationPrefs::parse(json!({"email": "daily_digest", "email_kinds": {"task.updated": false}})).unwrap();
-        assert_eq!(prefs.email_for("task.updated"), None);
-        assert_eq!(prefs.email_for("task.assigned"), Some(EmailDelivery::DailyDigest));
+        assert_eq!(prefs.email_for(NotificationKind::Updated), None);
+        assert_eq!(prefs.email_for(NotificationKind::Assigned), Some(EmailDelivery::DailyDigest));
         let off = NotificationPrefs::parse(json!({"email": "off"})).unwrap();
-        assert_eq!(off.email_for("task.assigned"), None);
+        assert_eq!(off.email_for(NotificationKind::Assigned), None);
     }
 
     #[test]

@@ -8,9 +8,13 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::{notifications, tasks, users};
 
-use super::{Delivery, Details, IN_APP, TaskSnapshot, deliver};
-use crate::jobs::{Job, JobContext, JobError, MAINTENANCE_QUEUE, NewJob};
-use crate::{AppContext, Result};
+use tasklane_jobs::{Job, NewJob};
+
+use super::fanout::{Delivery, deliver};
+use super::model::{Channel, Details, NotificationKind};
+use crate::events::TaskSnapshot;
+use crate::tasks::fields::TaskStatus;
+use crate::{AppContext, Result, queues};
 
 /// How far ahead a deadline counts as "due soon".
 pub const DUE_SOON: Duration = Duration::hours(24);
@@ -28,28 +32,21 @@ pub struct DeadlineSweep {
 
 impl Job for DeadlineSweep {
     const KIND: &'static str = "tasks.deadline_sweep";
-    const QUEUE: &'static str = MAINTENANCE_QUEUE;
+    const QUEUE: &'static str = queues::MAINTENANCE;
 
     fn dedup_key(&self) -> Option<String> {
         Some(format!("deadline_sweep:{}", self.slot))
     }
 }
 
-/// Runs [`DeadlineSweep`].
-pub async fn deadline_sweep(ctx: JobContext, _job: DeadlineSweep) -> std::result::Result<(), JobError> {
-    let jobs = remind(&ctx.app, crate::now()).await?;
-    if !jobs.is_empty() {
-        ctx.jobs.enqueue(jobs).await?;
-    }
-    Ok(())
-}
-
 /// Writes the reminders due at `now` and returns the email jobs to enqueue.
 pub async fn remind(app: &AppContext, now: DateTime<Utc>) -> Result<Vec<NewJob>> {
     let mut jobs = Vec::new();
-    for (kind, from, to) in [("task.due_soon", now, now + DUE_SOON), ("task.overdue", now - OVERDUE_LOOKBACK, now)] {
+    let windows =
+        [(NotificationKind::DueSoon, now, now + DUE_SOON), (NotificationKind::Overdue, now - OVERDUE_LOOKBACK, now)];
+    for (kind, from, to) in windows {
         let due = tasks::Entity::find()
-            .filter(tasks::Column::Status.ne("done"))
+            .filter(tasks::Column::Status.ne(TaskStatus::Done.as_str()))
             .filter(tasks::Column::PicId.is_not_null())
             .filter(tasks::Column::Deadline.gt(crate::stored(from)))
             .filter(tasks::Column::Deadline.lte(crate::stored(to)))
@@ -62,7 +59,7 @@ pub async fn remind(app: &AppContext, now: DateTime<Utc>) -> Result<Vec<NewJob>>
             .map(TaskSnapshot::from)
             .filter_map(|task| {
                 let deadline = task.deadline?.timestamp();
-                Some((format!("{}:{}:{deadline}", kind.trim_start_matches("task."), task.id), task))
+                Some((format!("{}:{}:{deadline}", kind.as_str().trim_start_matches("task."), task.id), task))
             })
             .collect();
         if candidates.is_empty() {
@@ -73,7 +70,7 @@ pub async fn remind(app: &AppContext, now: DateTime<Utc>) -> Result<Vec<NewJob>>
             .column(notifications::Column::Source)
             .column(notifications::Column::UserId)
             .filter(notifications::Column::Source.is_in(candidates.iter().map(|(source, _)| source.clone())))
-            .filter(notifications::Column::Channel.eq(IN_APP))
+            .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
             .into_tuple()
             .all(&app.db)
             .await?

@@ -1,7 +1,15 @@
-//! The words of notifications, in English and Korean: a one-line summary (the in-app text and
-//! the email subject) and email bodies in plain text and HTML.
+//! The words of notifications, in English and Korean, from the template files under
+//! `core/templates/notify/` (compiled into the binary): a one-line summary per kind and
+//! language (`en/task.created.txt`, … — the in-app text and the email subject), shared words
+//! per language (`en/words.txt`), and the email and digest bodies in plain text and HTML.
+//! HTML templates escape every value automatically.
 
-use super::Details;
+use std::sync::LazyLock;
+
+use minijinja::{AutoEscape, Environment, context};
+use serde::Serialize;
+
+use super::model::Details;
 use super::prefs::Language;
 
 /// A rendered email.
@@ -15,106 +23,119 @@ pub struct Rendered {
     pub html: String,
 }
 
-fn status_label(code: &str, lang: Language) -> String {
-    let label = match (code, lang) {
-        ("pending", Language::En) => "Pending",
-        ("in_progress", Language::En) => "In progress",
-        ("done", Language::En) => "Done",
-        ("pending", Language::Ko) => "대기 중",
-        ("in_progress", Language::Ko) => "진행 중",
-        ("done", Language::Ko) => "완료",
-        (other, _) => other,
+/// Every template, by the name templates import it under.
+macro_rules! templates {
+    ($($name:literal),* $(,)?) => {
+        &[$(($name, include_str!(concat!("../../templates/notify/", $name)))),*]
     };
-    label.to_owned()
 }
 
-fn priority_label(code: &str, lang: Language) -> String {
-    let label = match (code, lang) {
-        ("low", Language::En) => "Low",
-        ("medium", Language::En) => "Medium",
-        ("high", Language::En) => "High",
-        ("urgent", Language::En) => "Urgent",
-        ("low", Language::Ko) => "낮음",
-        ("medium", Language::Ko) => "보통",
-        ("high", Language::Ko) => "높음",
-        ("urgent", Language::Ko) => "긴급",
-        (other, _) => other,
-    };
-    label.to_owned()
-}
+const TEMPLATES: &[(&str, &str)] = templates![
+    "email.txt",
+    "email.html",
+    "digest.txt",
+    "digest.html",
+    "digest_subject.txt",
+    "en/words.txt",
+    "en/task.created.txt",
+    "en/task.assigned.txt",
+    "en/task.status_changed.txt",
+    "en/task.updated.txt",
+    "en/task.deleted.txt",
+    "en/task.due_soon.txt",
+    "en/task.overdue.txt",
+    "ko/words.txt",
+    "ko/task.created.txt",
+    "ko/task.assigned.txt",
+    "ko/task.status_changed.txt",
+    "ko/task.updated.txt",
+    "ko/task.deleted.txt",
+    "ko/task.due_soon.txt",
+    "ko/task.overdue.txt",
+];
 
-fn field_label(field: &str, lang: Language) -> &str {
-    match (field, lang) {
-        ("name", Language::En) => "Name",
-        ("contents", Language::En) => "Contents",
-        ("status", Language::En) => "Status",
-        ("priority", Language::En) => "Priority",
-        ("deadline", Language::En) => "Deadline",
-        ("pic", Language::En) => "PIC",
-        ("supervisor", Language::En) => "Supervisor",
-        ("name", Language::Ko) => "업무명",
-        ("contents", Language::Ko) => "내용",
-        ("status", Language::Ko) => "상태",
-        ("priority", Language::Ko) => "우선순위",
-        ("deadline", Language::Ko) => "마감",
-        ("pic", Language::Ko) => "담당자",
-        ("supervisor", Language::Ko) => "감독자",
-        (other, _) => other,
+#[expect(clippy::expect_used, reason = "the templates are compiled in and every one is rendered by the tests")]
+static ENVIRONMENT: LazyLock<Environment<'static>> = LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| if name.ends_with(".html") { AutoEscape::Html } else { AutoEscape::None });
+    env.set_formatter(html_text);
+    env.set_keep_trailing_newline(true);
+    for (name, source) in TEMPLATES {
+        env.add_template(name, source).expect("a notification template does not parse");
     }
+    env
+});
+
+/// Writes a value into HTML escaping the five characters that matter in text and quoted
+/// attributes (minijinja's own escaper also writes `/` as `&#x2f;`, which mangles the links
+/// people copy out of emails).
+fn html_text(
+    out: &mut minijinja::Output,
+    state: &minijinja::State,
+    value: &minijinja::Value,
+) -> Result<(), minijinja::Error> {
+    if state.auto_escape() != AutoEscape::Html || value.is_safe() || value.is_undefined() {
+        return minijinja::escape_formatter(out, state, value);
+    }
+    let mut escaped = String::new();
+    for c in value.to_string().chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#39;"),
+            c => escaped.push(c),
+        }
+    }
+    out.write_str(&escaped).map_err(|err| minijinja::Error::new(minijinja::ErrorKind::WriteFailure, err.to_string()))
+}
+
+fn code(lang: Language) -> &'static str {
+    match lang {
+        Language::En => "en",
+        Language::Ko => "ko",
+    }
+}
+
+fn render(name: &str, values: minijinja::Value) -> Result<String, minijinja::Error> {
+    ENVIRONMENT.get_template(name)?.render(values)
 }
 
 fn instant(at: chrono::DateTime<chrono::Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn value(field: &str, raw: Option<&str>, lang: Language) -> String {
-    let Some(raw) = raw else {
-        return match lang {
-            Language::En => "(none)".into(),
-            Language::Ko => "(없음)".into(),
-        };
-    };
-    match field {
-        "status" => status_label(raw, lang),
-        "priority" => priority_label(raw, lang),
+/// One changed field as the templates show it: codes stay codes (the words translate them),
+/// deadlines become readable.
+#[derive(Serialize)]
+struct Line<'a> {
+    field: &'a str,
+    old: Option<String>,
+    new: Option<String>,
+}
+
+fn displayed(field: &str, raw: Option<&str>) -> Option<String> {
+    let raw = raw?;
+    Some(match field {
         "deadline" => chrono::DateTime::parse_from_rfc3339(raw.trim_matches('"'))
             .map(|at| instant(at.to_utc()))
             .unwrap_or_else(|_| raw.to_owned()),
         _ => raw.to_owned(),
-    }
+    })
 }
 
 /// The one-line summary of a notification.
-pub fn summary(kind: &str, details: &Details, lang: Language) -> String {
-    let task = &details.task_name;
-    let actor = details.actor.clone().unwrap_or_else(|| match lang {
-        Language::En => "Someone".into(),
-        Language::Ko => "누군가".into(),
-    });
-    let new_status = details
-        .changes
-        .iter()
-        .find(|line| line.field == "status")
-        .map(|line| value("status", line.new.as_deref(), lang))
-        .unwrap_or_default();
-    let deadline = details.deadline.map(instant).unwrap_or_default();
-    match (kind, lang) {
-        ("task.created", Language::En) => format!("{actor} created “{task}”"),
-        ("task.assigned", Language::En) => format!("{actor} reassigned “{task}”"),
-        ("task.status_changed", Language::En) => format!("{actor} moved “{task}” to {new_status}"),
-        ("task.updated", Language::En) => format!("{actor} updated “{task}”"),
-        ("task.deleted", Language::En) => format!("{actor} deleted “{task}”"),
-        ("task.due_soon", Language::En) => format!("“{task}” is due {deadline}"),
-        ("task.overdue", Language::En) => format!("“{task}” is overdue (it was due {deadline})"),
-        ("task.created", Language::Ko) => format!("{actor}님이 “{task}” 업무를 만들었습니다"),
-        ("task.assigned", Language::Ko) => format!("{actor}님이 “{task}” 업무의 담당을 바꿨습니다"),
-        ("task.status_changed", Language::Ko) => format!("{actor}님이 “{task}” 업무를 {new_status}(으)로 바꿨습니다"),
-        ("task.updated", Language::Ko) => format!("{actor}님이 “{task}” 업무를 수정했습니다"),
-        ("task.deleted", Language::Ko) => format!("{actor}님이 “{task}” 업무를 삭제했습니다"),
-        ("task.due_soon", Language::Ko) => format!("“{task}” 업무의 마감이 {deadline}입니다"),
-        ("task.overdue", Language::Ko) => format!("“{task}” 업무가 마감({deadline})을 넘겼습니다"),
-        (other, _) => format!("{other}: “{task}”"),
-    }
+pub fn summary(kind: &str, details: &Details, lang: Language) -> Result<String, minijinja::Error> {
+    let new_status = details.changes.iter().find(|line| line.field == "status").and_then(|line| line.new.clone());
+    let values = context! {
+        actor => details.actor,
+        task => details.task_name,
+        new_status => new_status,
+        deadline => details.deadline.map(instant),
+    };
+    let line = render(&format!("{}/{kind}.txt", code(lang)), values)?;
+    Ok(line.trim().to_owned())
 }
 
 /// The link to a task in the web app (none once it is deleted).
@@ -122,134 +143,59 @@ fn task_link(kind: &str, details: &Details, public_url: &str) -> Option<String> 
     (kind != "task.deleted").then(|| format!("{public_url}/tasks/{}", details.task_id))
 }
 
-fn detail_lines(details: &Details, lang: Language) -> Vec<String> {
-    let mut lines: Vec<String> = details
+/// The email for one notification.
+pub fn email(kind: &str, details: &Details, lang: Language, public_url: &str) -> Result<Rendered, minijinja::Error> {
+    let summary = summary(kind, details, lang)?;
+    let lines: Vec<Line<'_>> = details
         .changes
         .iter()
-        .map(|line| {
-            let label = field_label(&line.field, lang);
-            format!(
-                "{label}: {} → {}",
-                value(&line.field, line.old.as_deref(), lang),
-                value(&line.field, line.new.as_deref(), lang)
-            )
+        .map(|line| Line {
+            field: &line.field,
+            old: displayed(&line.field, line.old.as_deref()),
+            new: displayed(&line.field, line.new.as_deref()),
         })
         .collect();
-    if let Some(deadline) = details.deadline
-        && !details.changes.iter().any(|line| line.field == "deadline")
-    {
-        lines.push(format!("{}: {}", field_label("deadline", lang), instant(deadline)));
-    }
-    lines
-}
-
-fn footer(lang: Language) -> &'static str {
-    match lang {
-        Language::En => {
-            "You get this because you are involved in this task. Notification settings are in your profile."
-        }
-        Language::Ko => "이 업무에 참여하고 있어 보내드리는 알림입니다. 알림 설정은 프로필에서 바꿀 수 있습니다.",
-    }
-}
-
-fn open_label(lang: Language) -> &'static str {
-    match lang {
-        Language::En => "Open the task",
-        Language::Ko => "업무 열기",
-    }
-}
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-fn html_page(lang: Language, heading: &str, body: &str) -> String {
-    let lang_code = match lang {
-        Language::En => "en",
-        Language::Ko => "ko",
+    // The deadline is listed on its own unless it is one of the changes.
+    let deadline = details.deadline.filter(|_| !details.changes.iter().any(|line| line.field == "deadline"));
+    let values = context! {
+        lang => code(lang),
+        summary => summary,
+        lines => lines,
+        deadline => deadline.map(instant),
+        link => task_link(kind, details, public_url),
     };
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"{lang_code}\"><head><meta charset=\"utf-8\"><title>{title}</title></head>\n\
-         <body style=\"font-family: sans-serif; color: #222\">\n<h2 style=\"font-size: 18px\">{title}</h2>\n{body}\
-         <p style=\"color: #777; font-size: 12px\">{footer}</p>\n</body></html>\n",
-        title = escape_html(heading),
-        footer = escape_html(footer(lang)),
-    )
-}
-
-/// The email for one notification.
-pub fn email(kind: &str, details: &Details, lang: Language, public_url: &str) -> Rendered {
-    let summary = summary(kind, details, lang);
-    let lines = detail_lines(details, lang);
-    let link = task_link(kind, details, public_url);
-
-    let mut text = format!("{summary}\n\n");
-    for line in &lines {
-        text.push_str(&format!("- {line}\n"));
-    }
-    if let Some(link) = &link {
-        text.push_str(&format!("\n{}: {link}\n", open_label(lang)));
-    }
-    text.push_str(&format!("\n--\n{}\n", footer(lang)));
-
-    let mut body = String::new();
-    if !lines.is_empty() {
-        body.push_str("<ul>\n");
-        for line in &lines {
-            body.push_str(&format!("<li>{}</li>\n", escape_html(line)));
-        }
-        body.push_str("</ul>\n");
-    }
-    if let Some(link) = &link {
-        body.push_str(&format!("<p><a href=\"{}\">{}</a></p>\n", escape_html(link), open_label(lang)));
-    }
-    Rendered { subject: format!("[tasklane] {summary}"), text, html: html_page(lang, &summary, &body) }
+    Ok(Rendered {
+        subject: format!("[tasklane] {summary}"),
+        text: render("email.txt", values.clone())?,
+        html: render("email.html", values)?,
+    })
 }
 
 /// One daily email listing several notifications (`(kind, details)`, oldest first).
-pub fn digest(items: &[(String, Details)], lang: Language, public_url: &str) -> Rendered {
-    let heading = match lang {
-        Language::En => {
-            format!("Your tasklane digest: {} update{}", items.len(), if items.len() == 1 { "" } else { "s" })
-        }
-        Language::Ko => format!("tasklane 알림 모음: {}건", items.len()),
-    };
-    let mut text = format!("{heading}\n\n");
-    let mut body = String::from("<ul>\n");
-    for (kind, details) in items {
-        let summary = summary(kind, details, lang);
-        match task_link(kind, details, public_url) {
-            Some(link) => {
-                text.push_str(&format!("- {summary}\n  {link}\n"));
-                body.push_str(&format!("<li><a href=\"{}\">{}</a></li>\n", escape_html(&link), escape_html(&summary)));
-            }
-            None => {
-                text.push_str(&format!("- {summary}\n"));
-                body.push_str(&format!("<li>{}</li>\n", escape_html(&summary)));
-            }
-        }
+pub fn digest(items: &[(String, Details)], lang: Language, public_url: &str) -> Result<Rendered, minijinja::Error> {
+    #[derive(Serialize)]
+    struct Item {
+        summary: String,
+        link: Option<String>,
     }
-    body.push_str("</ul>\n");
-    text.push_str(&format!("\n--\n{}\n", footer(lang)));
-    Rendered { subject: format!("[tasklane] {heading}"), text, html: html_page(lang, &heading, &body) }
+    let items = items
+        .iter()
+        .map(|(kind, details)| {
+            Ok(Item { summary: summary(kind, details, lang)?, link: task_link(kind, details, public_url) })
+        })
+        .collect::<Result<Vec<_>, minijinja::Error>>()?;
+    let values = context! { lang => code(lang), items => items, count => items.len() };
+    Ok(Rendered {
+        subject: render("digest_subject.txt", values.clone())?.trim().to_owned(),
+        text: render("digest.txt", values.clone())?,
+        html: render("digest.html", values)?,
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::ChangeLine;
+    use crate::notify::model::ChangeLine;
 
     fn details() -> Details {
         Details {
@@ -263,24 +209,50 @@ mod tests {
 
     #[test]
     fn an_email_says_who_changed_what_from_what_to_what_in_both_languages() {
-        let en = email("task.status_changed", &details(), Language::En, "https://tl.example");
+        let en = email("task.status_changed", &details(), Language::En, "https://tl.example").unwrap();
         assert_eq!(en.subject, "[tasklane] Kim moved “Ship <v2>” to Done");
         assert!(en.text.contains("- Status: Pending → Done"), "{}", en.text);
         assert!(en.text.contains("- Deadline: 2026-12-01 09:30 UTC"));
         assert!(en.text.contains("https://tl.example/tasks/7"));
         assert!(en.html.contains("Ship &lt;v2&gt;") && !en.html.contains("<v2>"));
-        let ko = email("task.status_changed", &details(), Language::Ko, "https://tl.example");
+        assert!(en.html.contains("<a href=\"https://tl.example/tasks/7\">"), "{}", en.html);
+        let ko = email("task.status_changed", &details(), Language::Ko, "https://tl.example").unwrap();
         assert_eq!(ko.subject, "[tasklane] Kim님이 “Ship <v2>” 업무를 완료(으)로 바꿨습니다");
         assert!(ko.text.contains("- 상태: 대기 중 → 완료"));
     }
 
     #[test]
     fn deleted_tasks_get_no_link_and_digests_list_every_item() {
-        let deleted = email("task.deleted", &details(), Language::En, "https://tl.example");
+        let deleted = email("task.deleted", &details(), Language::En, "https://tl.example").unwrap();
         assert!(!deleted.text.contains("/tasks/7"));
         let items = vec![("task.created".to_owned(), details()), ("task.deleted".to_owned(), details())];
-        let digest = digest(&items, Language::En, "https://tl.example");
+        let digest = digest(&items, Language::En, "https://tl.example").unwrap();
         assert_eq!(digest.subject, "[tasklane] Your tasklane digest: 2 updates");
         assert!(digest.text.contains("Kim created “Ship <v2>”") && digest.text.contains("Kim deleted"));
+    }
+
+    #[test]
+    fn every_kind_has_words_in_both_languages_and_html_escapes_what_people_wrote() {
+        let mut hostile = details();
+        hostile.task_name = "<script>alert(1)</script> & \"quotes\"".into();
+        hostile.actor = Some("<b>Kim</b>".into());
+        hostile.changes.push(ChangeLine {
+            field: "contents".into(),
+            old: None,
+            new: Some("<img src=x onerror=y>".into()),
+        });
+        for kind in crate::notify::model::NotificationKind::ALL.map(|kind| kind.as_str()) {
+            for lang in [Language::En, Language::Ko] {
+                let line = summary(kind, &hostile, lang).unwrap();
+                assert!(line.contains("<script>"), "plain text stays as written: {line}");
+                let rendered = email(kind, &hostile, lang, "https://tl.example").unwrap();
+                assert!(!rendered.subject.contains(kind), "{kind} has no words of its own: {}", rendered.subject);
+                assert!(!rendered.html.contains("<script>") && !rendered.html.contains("<b>Kim"), "{}", rendered.html);
+                assert!(!rendered.html.contains("<img"), "{}", rendered.html);
+                assert!(rendered.html.contains("&lt;script&gt;") || !rendered.html.contains("script"));
+            }
+        }
+        let ko = digest(&[("task.created".to_owned(), details())], Language::Ko, "https://tl.example").unwrap();
+        assert_eq!(ko.subject, "[tasklane] tasklane 알림 모음: 1건");
     }
 }

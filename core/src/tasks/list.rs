@@ -200,6 +200,28 @@ fn escape_like(word: &str) -> String {
 
 /// One page of tasks matching `query`, visible to every signed-in member.
 pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result<TaskPage> {
+    let (sort, descending) = sort_order(&query)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let components = components(sort, descending);
+    let mut condition = filters(ctx, who, &query).await?;
+    if let Some(raw) = &query.cursor {
+        condition = condition.add(after_cursor(&components, sort, descending, raw)?);
+    }
+    let mut rows = ordered(tasks::Entity::find().filter(condition), &components).limit(limit + 1).all(&ctx.db).await?;
+    let next_cursor = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        rows.last().map(|last| {
+            encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
+        })
+    } else {
+        None
+    };
+    Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
+}
+
+/// The sort key and direction asked for; each sort's natural direction is the default
+/// (newest, most urgent or soonest first).
+fn sort_order(query: &ListQuery) -> Result<(SortKey, bool)> {
     let sort = match query.sort.as_deref().map(str::trim) {
         None | Some("") | Some("created_at") => SortKey::CreatedAt,
         Some("updated_at") => SortKey::UpdatedAt,
@@ -218,8 +240,11 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
         Some("desc") => true,
         Some(other) => return Err(Error::bad_request("invalid_order", format!("order '{other}' is not asc or desc"))),
     };
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    Ok((sort, descending))
+}
 
+/// The rows `query`'s filters select.
+async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result<Condition> {
     let mut condition = Condition::all();
     if let Some(raw) = &query.status {
         let statuses = parse_list(raw, TaskStatus::parse)?;
@@ -264,36 +289,40 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
             );
         }
     }
+    Ok(condition)
+}
 
-    let components = components(sort, descending);
-    if let Some(raw) = &query.cursor {
-        let cursor = decode_cursor(raw)?;
-        if cursor.sort != sort || cursor.descending != descending || cursor.after.len() != components.len() {
-            return Err(Error::bad_request("invalid_cursor", "the cursor belongs to a different sort order"));
-        }
-        let values = components.iter().zip(&cursor.after).map(|(c, v)| c.db_value(v)).collect::<Result<Vec<_>>>()?;
-        let mut after = Condition::any();
-        for (i, component) in components.iter().enumerate() {
-            let Some(beyond) = component.after(&values[i]) else { continue };
-            let mut branch = Condition::all();
-            for (earlier, value) in components.iter().zip(&values).take(i) {
-                branch = branch.add(earlier.equal(value));
-            }
-            after = after.add(branch.add(beyond));
-        }
-        // A plain range on the leading column lets the database seek instead of scanning.
-        if let (Some(first), Some(Some(value))) = (components.first(), values.first())
-            && !first.nullable
-        {
-            let column = Expr::col(first.column);
-            condition =
-                condition.add(if first.descending { column.lte(value.clone()) } else { column.gte(value.clone()) });
-        }
-        condition = condition.add(after);
+/// The rows after the cursor's position in the sort order (keyset pagination): past it on
+/// the first column, or equal on the first columns and past it on the next.
+fn after_cursor(components: &[Component], sort: SortKey, descending: bool, raw: &str) -> Result<Condition> {
+    let cursor = decode_cursor(raw)?;
+    if cursor.sort != sort || cursor.descending != descending || cursor.after.len() != components.len() {
+        return Err(Error::bad_request("invalid_cursor", "the cursor belongs to a different sort order"));
     }
+    let values = components.iter().zip(&cursor.after).map(|(c, v)| c.db_value(v)).collect::<Result<Vec<_>>>()?;
+    let mut after = Condition::any();
+    for (i, component) in components.iter().enumerate() {
+        let Some(beyond) = component.after(&values[i]) else { continue };
+        let mut branch = Condition::all();
+        for (earlier, value) in components.iter().zip(&values).take(i) {
+            branch = branch.add(earlier.equal(value));
+        }
+        after = after.add(branch.add(beyond));
+    }
+    let mut condition = Condition::all();
+    // A plain range on the leading column lets the database seek instead of scanning.
+    if let (Some(first), Some(Some(value))) = (components.first(), values.first())
+        && !first.nullable
+    {
+        let column = Expr::col(first.column);
+        condition = condition.add(if first.descending { column.lte(value.clone()) } else { column.gte(value.clone()) });
+    }
+    Ok(condition.add(after))
+}
 
-    let mut select = tasks::Entity::find().filter(condition);
-    for component in &components {
+/// `select` in the order of `components`, nulls where each column wants them.
+fn ordered(mut select: sea_orm::Select<tasks::Entity>, components: &[Component]) -> sea_orm::Select<tasks::Entity> {
+    for component in components {
         let order = if component.descending { Order::Desc } else { Order::Asc };
         select = if component.nullable {
             let nulls = if component.nulls_last { NullOrdering::Last } else { NullOrdering::First };
@@ -302,14 +331,5 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
             select.order_by(component.column, order)
         };
     }
-    let mut rows = select.limit(limit + 1).all(&ctx.db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
-        })
-    } else {
-        None
-    };
-    Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
+    select
 }

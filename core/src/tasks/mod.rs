@@ -10,10 +10,11 @@ use sea_orm::{
     QueryOrder, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tasklane_entity::{task_events, tasks, users};
 
 use crate::auth::Principal;
+use crate::events::{Change, Changes, EventKind, EventPayload, TaskSnapshot};
 use crate::{AppContext, Error, Result};
 use fields::{Patch, Priority, TaskStatus, UserRef, parse_contents, parse_deadline, parse_name};
 
@@ -66,6 +67,36 @@ impl From<tasks::Model> for TaskView {
             completed_at: task.completed_at.map(|at| at.and_utc()),
         }
     }
+}
+
+impl From<&TaskView> for TaskSnapshot {
+    fn from(task: &TaskView) -> Self {
+        Self {
+            id: task.id,
+            name: task.name.clone(),
+            contents: task.contents.clone(),
+            status: task.status,
+            priority: task.priority,
+            deadline: task.deadline,
+            pic_id: task.pic_id,
+            supervisor_id: task.supervisor_id,
+            creator_id: task.creator_id,
+            version: task.version,
+            created_at: task.created_at,
+            completed_at: task.completed_at,
+        }
+    }
+}
+
+impl From<tasks::Model> for TaskSnapshot {
+    fn from(task: tasks::Model) -> Self {
+        Self::from(&TaskView::from(task))
+    }
+}
+
+/// An event that records the task as `task` shows it, with `changes`.
+fn payload(task: &TaskView, changes: Changes) -> EventPayload {
+    EventPayload { task: Some(task.into()), changes }
 }
 
 /// One entry of a task's history, as the API shows it and the archive keeps it.
@@ -260,7 +291,8 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         updated_at: now,
         completed_at,
     };
-    record_events(&txn, &view, who.user_id, 0, vec![("task.created", json!({ "task": view }))], now).await?;
+    let created = payload(&view, Changes::default());
+    record_events(&txn, &view, who.user_id, 0, vec![(EventKind::Created, created)], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)
@@ -328,13 +360,6 @@ fn apply<T: Clone + PartialEq>(patch: &Patch<T>, current: &Option<T>) -> Option<
     }
 }
 
-/// Old and new value of one field, as an event payload entry.
-fn changed<T: Serialize + PartialEq>(changes: &mut serde_json::Map<String, Value>, field: &str, old: T, new: T) {
-    if old != new {
-        changes.insert(field.to_owned(), json!({ "old": old, "new": new }));
-    }
-}
-
 /// Applies a partial update. `expected_version` (from `If-Match` or the body) makes a stale
 /// edit fail with 412; without it a concurrent edit is retried on the fresh row.
 pub async fn update(
@@ -396,22 +421,25 @@ async fn apply_change(
     new.pic_id = apply(&change.pic_id, &old.pic_id);
     new.supervisor_id = apply(&change.supervisor_id, &old.supervisor_id);
 
-    let mut updated = serde_json::Map::new();
-    changed(&mut updated, "name", &old.name, &new.name);
-    changed(&mut updated, "contents", &old.contents, &new.contents);
-    changed(&mut updated, "priority", old.priority, new.priority);
-    changed(&mut updated, "deadline", old.deadline, new.deadline);
-    let mut assigned = serde_json::Map::new();
-    changed(&mut assigned, "pic_id", old.pic_id, new.pic_id);
-    changed(&mut assigned, "supervisor_id", old.supervisor_id, new.supervisor_id);
-    let mut status = serde_json::Map::new();
-    changed(&mut status, "status", old.status, new.status);
+    let updated = Changes {
+        name: Change::between(old.name.clone(), new.name.clone()),
+        contents: Change::between(old.contents.clone(), new.contents.clone()),
+        priority: Change::between(old.priority, new.priority),
+        deadline: Change::between(old.deadline, new.deadline),
+        ..Changes::default()
+    };
+    let assigned = Changes {
+        pic_id: Change::between(old.pic_id, new.pic_id),
+        supervisor_id: Change::between(old.supervisor_id, new.supervisor_id),
+        ..Changes::default()
+    };
+    let status = Changes { status: Change::between(old.status, new.status), ..Changes::default() };
 
     if !assigned.is_empty() && !can_reassign(who, task) {
         return Err(Error::forbidden("only the task's creator, supervisor or an admin may reassign it"));
     }
-    let changes: Vec<(&str, serde_json::Map<String, Value>)> =
-        [("task.updated", updated), ("task.assigned", assigned), ("task.status_changed", status)]
+    let changes: Vec<(EventKind, Changes)> =
+        [(EventKind::Updated, updated), (EventKind::Assigned, assigned), (EventKind::StatusChanged, status)]
             .into_iter()
             .filter(|(_, changes)| !changes.is_empty())
             .collect();
@@ -450,8 +478,7 @@ async fn apply_change(
     }
     // Each event carries the task as it stands afterwards, so consumers (notifications, the
     // archive) see who was involved at that moment, not whoever is involved when they run.
-    let events =
-        changes.into_iter().map(|(kind, changes)| (kind, json!({ "changes": changes, "task": new }))).collect();
+    let events = changes.into_iter().map(|(kind, changes)| (kind, payload(&new, changes))).collect();
     record_events(txn, &new, who.user_id, old.version, events, now).await?;
     Ok(Some(new))
 }
@@ -461,20 +488,23 @@ async fn record_events(
     task: &TaskView,
     actor_id: i64,
     version_before: i32,
-    events: Vec<(&str, Value)>,
+    events: Vec<(EventKind, EventPayload)>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let rows = events.into_iter().enumerate().map(|(i, (kind, payload))| task_events::ActiveModel {
-        task_id: Set(task.id),
-        seq: Set(version_before + i as i32 + 1),
-        actor_id: Set(Some(actor_id)),
-        kind: Set(kind.to_owned()),
-        payload: Set(payload),
-        created_at: Set(crate::stored(at)),
-        published_at: Set(None),
-        archived_at: Set(None),
-        ..Default::default()
-    });
+    let mut rows = Vec::with_capacity(events.len());
+    for (i, (kind, payload)) in events.into_iter().enumerate() {
+        rows.push(task_events::ActiveModel {
+            task_id: Set(task.id),
+            seq: Set(version_before + i as i32 + 1),
+            actor_id: Set(Some(actor_id)),
+            kind: Set(kind.as_str().to_owned()),
+            payload: Set(serde_json::to_value(payload)?),
+            created_at: Set(crate::stored(at)),
+            published_at: Set(None),
+            archived_at: Set(None),
+            ..Default::default()
+        });
+    }
     task_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
     Ok(())
 }
@@ -516,7 +546,8 @@ pub async fn delete(
     }
     let view = TaskView::from(task);
     let now = crate::now();
-    record_events(&txn, &view, who.user_id, view.version, vec![("task.deleted", json!({ "task": view }))], now).await?;
+    let deleted = payload(&view, Changes::default());
+    record_events(&txn, &view, who.user_id, view.version, vec![(EventKind::Deleted, deleted)], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)

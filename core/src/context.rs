@@ -1,0 +1,51 @@
+//! The application context: what a request handler, a job handler or a CLI command needs to
+//! call into the domain.
+
+use std::sync::Arc;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::{self, TokenKeys};
+use crate::config::Config;
+use crate::db;
+use crate::outbound::Outbound;
+
+/// Everything a request handler, a job handler or a CLI command needs to call into the domain.
+#[derive(Clone)]
+pub struct AppContext {
+    /// The connection pool.
+    pub db: sea_orm::DatabaseConnection,
+    /// The loaded configuration.
+    pub config: Arc<Config>,
+    /// Signs and verifies access tokens.
+    pub tokens: Arc<TokenKeys>,
+    /// Hashes and verifies passwords off the async runtime.
+    pub passwords: PasswordHasher,
+    /// Signalled after a commit that wrote task events, so the outbox relay in this process
+    /// publishes them at once instead of at its next poll.
+    pub events_written: Arc<tokio::sync::Notify>,
+    /// SES, DynamoDB and webhook clients, created on first use.
+    pub outbound: Arc<Outbound>,
+}
+
+impl AppContext {
+    /// Connects to the database, migrates it when asked, and prepares signing keys.
+    pub async fn start(config: Config, migrate: bool) -> anyhow::Result<Self> {
+        // Two TLS crypto back-ends are linked (the AWS SDK's and the database driver's); name
+        // one, or the first TLS connection that relies on the process default would panic.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let db = db::connect(&config).await?;
+        if migrate {
+            db::migrate_up(&db).await?;
+        }
+        let secret = tokens::load_or_create_secret(&config)?;
+        let tokens = TokenKeys::new(&secret, &config.auth);
+        Ok(Self {
+            db,
+            tokens: Arc::new(tokens),
+            passwords: PasswordHasher::new(),
+            events_written: Arc::new(tokio::sync::Notify::new()),
+            outbound: Arc::new(Outbound::default()),
+            config: Arc::new(config),
+        })
+    }
+}

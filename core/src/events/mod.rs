@@ -1,0 +1,249 @@
+//! Task events: every change to a task is an event written in the same transaction as the
+//! change (the outbox), published to the events queue by the relay, and handled there.
+//!
+//! The wire format (what `task_events.payload` holds and the events queue carries) is
+//! `{"task": {…the task after the change…}, "changes": {"field": {"old": …, "new": …}}}`;
+//! events written before they carried the task have no `task`.
+
+pub mod relay;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tasklane_entity::task_events;
+use tasklane_jobs::{Job, NewJob};
+
+use crate::queues;
+use crate::tasks::fields::{Priority, TaskStatus};
+
+/// What happened to a task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum EventKind {
+    /// It was created.
+    #[serde(rename = "task.created")]
+    Created,
+    /// Its name, contents, priority or deadline changed.
+    #[serde(rename = "task.updated")]
+    Updated,
+    /// Its status changed.
+    #[serde(rename = "task.status_changed")]
+    StatusChanged,
+    /// Its PIC or supervisor changed.
+    #[serde(rename = "task.assigned")]
+    Assigned,
+    /// It was deleted.
+    #[serde(rename = "task.deleted")]
+    Deleted,
+}
+
+impl EventKind {
+    /// Every kind.
+    pub const ALL: [Self; 5] = [Self::Created, Self::Updated, Self::StatusChanged, Self::Assigned, Self::Deleted];
+
+    /// The stored and wire spelling, e.g. `task.created`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "task.created",
+            Self::Updated => "task.updated",
+            Self::StatusChanged => "task.status_changed",
+            Self::Assigned => "task.assigned",
+            Self::Deleted => "task.deleted",
+        }
+    }
+
+    /// Reads the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+/// A task as an event saw it, right after the change (its last state on deletion).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskSnapshot {
+    /// Task id.
+    pub id: i64,
+    /// Title.
+    pub name: String,
+    /// Free text.
+    pub contents: String,
+    /// Where it stands.
+    pub status: TaskStatus,
+    /// How urgent.
+    pub priority: Priority,
+    /// When it is due.
+    pub deadline: Option<DateTime<Utc>>,
+    /// Person in charge.
+    pub pic_id: Option<i64>,
+    /// Supervisor.
+    pub supervisor_id: Option<i64>,
+    /// Creator.
+    pub creator_id: Option<i64>,
+    /// The task's version after the change.
+    pub version: i32,
+    /// When the task was created.
+    pub created_at: DateTime<Utc>,
+    /// When it became done, while done.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+/// One field's value before and after a change.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change<T> {
+    /// Before.
+    pub old: T,
+    /// After.
+    pub new: T,
+}
+
+impl<T: PartialEq> Change<T> {
+    /// The change from `old` to `new`, or none when they are equal.
+    pub fn between(old: T, new: T) -> Option<Self> {
+        (old != new).then_some(Self { old, new })
+    }
+}
+
+/// What one event changed; absent fields did not change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Changes {
+    /// Title.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<Change<String>>,
+    /// Free text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contents: Option<Change<String>>,
+    /// Status.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<Change<TaskStatus>>,
+    /// Priority.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Change<Priority>>,
+    /// Deadline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Change<Option<DateTime<Utc>>>>,
+    /// Person in charge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pic_id: Option<Change<Option<i64>>>,
+    /// Supervisor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub supervisor_id: Option<Change<Option<i64>>>,
+}
+
+impl Changes {
+    /// True when nothing changed.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// What an event says: the task as it stood afterwards, and what changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventPayload {
+    /// The task right after the change; absent in events written before events carried it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskSnapshot>,
+    /// What changed (nothing for creations and deletions).
+    #[serde(default, skip_serializing_if = "Changes::is_empty")]
+    pub changes: Changes,
+}
+
+/// A task event as carried on the events queue.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct TaskEventJob {
+    /// Event id (the deduplication key of everything done because of it).
+    pub event_id: i64,
+    /// The task.
+    pub task_id: i64,
+    /// The task's sequence number at this event; orders one task's events.
+    pub seq: i32,
+    /// What happened.
+    pub kind: EventKind,
+    /// Who did it.
+    pub actor_id: Option<i64>,
+    /// The task afterwards and what changed.
+    pub payload: EventPayload,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Job for TaskEventJob {
+    const KIND: &'static str = "task.event";
+    const QUEUE: &'static str = queues::EVENTS;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(dedup_key(self.event_id))
+    }
+}
+
+impl TaskEventJob {
+    /// The job that carries a stored event, copied as stored: the relay never interprets
+    /// events, so one this build cannot read is still published, and dead-lettered by its
+    /// handler where an operator sees it, instead of holding up the outbox.
+    pub fn outbound(event: task_events::Model) -> NewJob {
+        NewJob {
+            queue: Self::QUEUE.to_owned(),
+            kind: Self::KIND.to_owned(),
+            version: Self::VERSION,
+            dedup_key: Some(dedup_key(event.id)),
+            payload: serde_json::json!({
+                "event_id": event.id,
+                "task_id": event.task_id,
+                "seq": event.seq,
+                "kind": event.kind,
+                "actor_id": event.actor_id,
+                "payload": event.payload,
+                "created_at": event.created_at.and_utc(),
+            }),
+        }
+    }
+}
+
+fn dedup_key(event_id: i64) -> String {
+    format!("event:{event_id}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_written_by_the_previous_release_decode() {
+        // As `tasks` wrote them before events were typed: the whole task view, and changes.
+        let stored = serde_json::json!({
+            "changes": { "status": { "old": "pending", "new": "done" }, "pic_id": { "old": null, "new": 7 } },
+            "task": {
+                "id": 3, "name": "Report", "contents": "x", "status": "done", "priority": "high",
+                "deadline": "2026-12-24T23:59:59Z", "pic_id": 7, "supervisor_id": null, "creator_id": 1,
+                "version": 3, "created_at": "2026-11-25T10:00:00Z", "updated_at": "2026-11-26T10:00:00Z",
+                "completed_at": "2026-11-26T10:00:00Z"
+            }
+        });
+        let payload: EventPayload = serde_json::from_value(stored).unwrap();
+        let task = payload.task.unwrap();
+        assert_eq!((task.status, task.priority, task.pic_id), (TaskStatus::Done, Priority::High, Some(7)));
+        assert_eq!(payload.changes.status, Some(Change { old: TaskStatus::Pending, new: TaskStatus::Done }));
+        assert_eq!(payload.changes.pic_id, Some(Change { old: None, new: Some(7) }));
+        let before_snapshots: EventPayload = serde_json::from_value(serde_json::json!({})).unwrap();
+        assert!(before_snapshots.task.is_none() && before_snapshots.changes.is_empty());
+        let job = serde_json::json!({
+            "event_id": 9, "task_id": 3, "seq": 2, "kind": "task.status_changed", "actor_id": 1,
+            "payload": { "changes": { "status": { "old": "pending", "new": "done" } } },
+            "created_at": "2026-11-26T10:00:00Z"
+        });
+        let job = TaskEventJob::decode(1, job).unwrap();
+        assert_eq!(job.kind, EventKind::StatusChanged);
+        let stored = task_events::Model {
+            id: 9,
+            task_id: 3,
+            seq: 2,
+            actor_id: Some(1),
+            kind: "task.status_changed".into(),
+            payload: serde_json::json!({ "changes": { "status": { "old": "pending", "new": "done" } } }),
+            created_at: "2026-11-26T10:00:00Z".parse::<DateTime<Utc>>().unwrap().naive_utc(),
+            published_at: None,
+            archived_at: None,
+        };
+        let outbound = TaskEventJob::outbound(stored);
+        assert_eq!(outbound.dedup_key, job.dedup_key());
+        assert_eq!(TaskEventJob::decode(outbound.version, outbound.payload).unwrap(), job);
+    }
+}

@@ -1,0 +1,243 @@
+//! Email: one job per notification email (or per daily digest), and the postman that sends
+//! them through a [`Mailer`]: `.eml` files for the embedded default ([`file`]) or Amazon SES
+//! ([`ses`]).
+//!
+//! A notification row records whether its email went out; a job for an email already sent
+//! does nothing, so redelivered jobs never send twice.
+
+pub mod file;
+pub mod mailer;
+pub mod ses;
+
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::{Deserialize, Serialize};
+use tasklane_entity::{notifications, users};
+use tasklane_jobs::grouped::Grouped;
+use tasklane_jobs::{Job, JobError, NewJob};
+
+use super::model::{Channel, DeliveryStatus, Details};
+use super::prefs::NotificationPrefs;
+use super::templates;
+use crate::{AppContext, Result, queues};
+use mailer::{EmailMessage, MailError, Mailer};
+
+/// Sends the email of one notification, named by its unique key so that whoever writes the
+/// notification can enqueue this without reading the row back.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendEmail {
+    /// What caused the notification (`event:<id>`, …).
+    pub source: String,
+    /// The recipient.
+    pub user_id: i64,
+}
+
+impl Job for SendEmail {
+    const KIND: &'static str = "email.send";
+    const QUEUE: &'static str = queues::EMAIL;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("email:{}:{}", self.source, self.user_id))
+    }
+}
+
+/// Sends one user their daily digest of notifications waiting for it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SendDigest {
+    /// The recipient.
+    pub user_id: i64,
+    /// The day it is for (UTC).
+    pub day: chrono::NaiveDate,
+}
+
+impl Job for SendDigest {
+    const KIND: &'static str = "email.digest";
+    const QUEUE: &'static str = queues::EMAIL;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("digest:{}:{}", self.user_id, self.day))
+    }
+}
+
+/// Finds everyone with notifications waiting for a digest and enqueues one digest each.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DigestSweep {
+    /// The day digests are sent for (UTC).
+    pub day: chrono::NaiveDate,
+}
+
+impl Job for DigestSweep {
+    const KIND: &'static str = "email.digest_sweep";
+    const QUEUE: &'static str = queues::MAINTENANCE;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("digest_sweep:{}", self.day))
+    }
+}
+
+async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model>> {
+    Ok(users::Entity::find_by_id(user_id).one(&app.db).await?.filter(|user| !user.disabled))
+}
+
+/// Sends this process's emails through the mailer the worker picked and records them sent;
+/// sent marks are written in groups.
+pub struct Postman {
+    mailer: Box<dyn Mailer>,
+    sent: Grouped<i64>,
+}
+
+/// Most notifications marked sent by one statement.
+const SENT_BATCH: usize = 256;
+
+impl Postman {
+    /// A postman sending through `mailer` and recording sends in `app`'s database.
+    pub fn new(app: &AppContext, mailer: Box<dyn Mailer>) -> Self {
+        let db = app.db.clone();
+        let sent = Grouped::new(SENT_BATCH, move |ids: Vec<i64>| {
+            let db = db.clone();
+            async move {
+                notifications::Entity::update_many()
+                    .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
+                    .col_expr(notifications::Column::Status, Expr::value(DeliveryStatus::Sent.as_str()))
+                    .col_expr(notifications::Column::SentAt, Expr::value(crate::stored_now()))
+                    .col_expr(notifications::Column::LastError, Expr::value(Option::<String>::None))
+                    .filter(notifications::Column::Id.is_in(ids))
+                    .filter(
+                        notifications::Column::Status
+                            .is_in([DeliveryStatus::Pending.as_str(), DeliveryStatus::Digest.as_str()]),
+                    )
+                    .exec(&db)
+                    .await
+                    .map(|_| ())
+                    .map_err(|err| format!("cannot mark notifications sent: {err}"))
+            }
+        });
+        Self { mailer, sent }
+    }
+
+    /// Sends `message` for notifications `ids` and records the outcome on them.
+    async fn deliver(
+        &self,
+        app: &AppContext,
+        ids: Vec<i64>,
+        message: EmailMessage,
+    ) -> std::result::Result<(), JobError> {
+        if let Err(err) = self.mailer.send(&message).await {
+            record_failure(app, ids, &err).await?;
+            return Err(match err {
+                MailError::Rejected(reason) => JobError::Permanent(reason),
+                MailError::Unavailable(reason) => JobError::Retry(reason),
+            });
+        }
+        futures_util::future::try_join_all(ids.into_iter().map(|id| self.sent.submit(id))).await?;
+        metrics::counter!("tasklane_emails_sent_total").increment(1);
+        Ok(())
+    }
+}
+
+/// Records a failed attempt on notification rows: for now (the reason is kept), or for good.
+async fn record_failure(app: &AppContext, ids: Vec<i64>, failure: &MailError) -> Result<()> {
+    let mut update = notifications::Entity::update_many()
+        .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
+        .filter(notifications::Column::Id.is_in(ids));
+    update = match failure {
+        MailError::Rejected(reason) => update
+            .col_expr(notifications::Column::Status, Expr::value(DeliveryStatus::Failed.as_str()))
+            .col_expr(notifications::Column::LastError, Expr::value(reason.clone())),
+        MailError::Unavailable(reason) => {
+            update.col_expr(notifications::Column::LastError, Expr::value(reason.clone()))
+        }
+    };
+    update.exec(&app.db).await?;
+    Ok(())
+}
+
+/// Runs [`SendEmail`].
+pub async fn send_email(app: &AppContext, postman: &Postman, job: SendEmail) -> std::result::Result<(), JobError> {
+    let found = notifications::Entity::find()
+        .filter(notifications::Column::Source.eq(&job.source))
+        .filter(notifications::Column::UserId.eq(job.user_id))
+        .filter(notifications::Column::Channel.eq(Channel::Email.as_str()))
+        .find_also_related(users::Entity)
+        .one(&app.db)
+        .await?;
+    let Some((notification, user)) = found else {
+        return Ok(()); // the recipient's account is gone, and with it the notification
+    };
+    if notification.status != DeliveryStatus::Pending.as_str() {
+        return Ok(()); // sent already (a redelivery), or given up on
+    }
+    let Some(user) = user.filter(|user| !user.disabled) else {
+        let reason = MailError::Rejected("the recipient's account is disabled".into());
+        record_failure(app, vec![notification.id], &reason).await?;
+        return Ok(());
+    };
+    let details: Details = serde_json::from_value(notification.details.clone()).map_err(|err| {
+        JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id))
+    })?;
+    let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
+    let message = EmailMessage {
+        key: format!("notification-{}", notification.id),
+        from: app.config.notify.email_from.clone(),
+        to: user.email,
+        to_name: Some(user.display_name),
+        content: templates::email(&notification.kind, &details, language, &app.config.notify.public_url)
+            .map_err(unrenderable)?,
+    };
+    postman.deliver(app, vec![notification.id], message).await
+}
+
+/// A template that does not render is a bug in this build: retrying will not help.
+fn unrenderable(err: minijinja::Error) -> JobError {
+    JobError::permanent(format!("cannot render the email: {err:#}"))
+}
+
+/// Most notifications one digest email lists; the rest wait for the next one.
+const DIGEST_MAX_ITEMS: u64 = 200;
+
+/// Runs [`SendDigest`].
+pub async fn send_digest(app: &AppContext, postman: &Postman, job: SendDigest) -> std::result::Result<(), JobError> {
+    let Some(user) = recipient(app, job.user_id).await? else {
+        return Ok(());
+    };
+    let waiting = notifications::Entity::find()
+        .filter(notifications::Column::UserId.eq(user.id))
+        .filter(notifications::Column::Channel.eq(Channel::Email.as_str()))
+        .filter(notifications::Column::Status.eq(DeliveryStatus::Digest.as_str()))
+        .order_by_asc(notifications::Column::Id)
+        .limit(DIGEST_MAX_ITEMS)
+        .all(&app.db)
+        .await?;
+    let Some(last) = waiting.last() else {
+        return Ok(());
+    };
+    let key = format!("digest-{}-{}", user.id, last.id);
+    let ids = waiting.iter().map(|row| row.id).collect();
+    let items: Vec<(String, Details)> = waiting
+        .iter()
+        .filter_map(|row| serde_json::from_value(row.details.clone()).ok().map(|details| (row.kind.clone(), details)))
+        .collect();
+    let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
+    let message = EmailMessage {
+        key,
+        from: app.config.notify.email_from.clone(),
+        to: user.email,
+        to_name: Some(user.display_name),
+        content: templates::digest(&items, language, &app.config.notify.public_url).map_err(unrenderable)?,
+    };
+    postman.deliver(app, ids, message).await
+}
+
+/// The digest jobs for everyone with notifications waiting for one.
+pub async fn digest_jobs(app: &AppContext, day: chrono::NaiveDate) -> Result<Vec<NewJob>> {
+    let users: Vec<i64> = notifications::Entity::find()
+        .select_only()
+        .column(notifications::Column::UserId)
+        .distinct()
+        .filter(notifications::Column::Channel.eq(Channel::Email.as_str()))
+        .filter(notifications::Column::Status.eq(DeliveryStatus::Digest.as_str()))
+        .into_tuple()
+        .all(&app.db)
+        .await?;
+    Ok(users.into_iter().map(|user_id| NewJob::of(&SendDigest { user_id, day })).collect::<serde_json::Result<_>>()?)
+}

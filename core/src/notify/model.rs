@@ -1,0 +1,151 @@
+//! What a notification is made of: its kinds, channels and states, and the details stored
+//! with it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::events::EventKind;
+
+/// What a notification is about: a task event, or a deadline reminder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum NotificationKind {
+    /// A task was created.
+    #[serde(rename = "task.created")]
+    Created,
+    /// A task's PIC or supervisor changed.
+    #[serde(rename = "task.assigned")]
+    Assigned,
+    /// A task's status changed.
+    #[serde(rename = "task.status_changed")]
+    StatusChanged,
+    /// A task's name, contents, priority or deadline changed.
+    #[serde(rename = "task.updated")]
+    Updated,
+    /// A task was deleted.
+    #[serde(rename = "task.deleted")]
+    Deleted,
+    /// A task's deadline is within a day.
+    #[serde(rename = "task.due_soon")]
+    DueSoon,
+    /// A task's deadline has passed.
+    #[serde(rename = "task.overdue")]
+    Overdue,
+}
+
+impl NotificationKind {
+    /// Every kind, as preferences name them.
+    pub const ALL: [Self; 7] = [
+        Self::Created,
+        Self::Assigned,
+        Self::StatusChanged,
+        Self::Updated,
+        Self::Deleted,
+        Self::DueSoon,
+        Self::Overdue,
+    ];
+
+    /// The stored spelling, e.g. `task.due_soon`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => EventKind::Created.as_str(),
+            Self::Assigned => EventKind::Assigned.as_str(),
+            Self::StatusChanged => EventKind::StatusChanged.as_str(),
+            Self::Updated => EventKind::Updated.as_str(),
+            Self::Deleted => EventKind::Deleted.as_str(),
+            Self::DueSoon => "task.due_soon",
+            Self::Overdue => "task.overdue",
+        }
+    }
+
+    /// Reads the stored spelling.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
+    }
+}
+
+impl From<EventKind> for NotificationKind {
+    fn from(kind: EventKind) -> Self {
+        match kind {
+            EventKind::Created => Self::Created,
+            EventKind::Assigned => Self::Assigned,
+            EventKind::StatusChanged => Self::StatusChanged,
+            EventKind::Updated => Self::Updated,
+            EventKind::Deleted => Self::Deleted,
+        }
+    }
+}
+
+/// Where a notification is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// The in-app inbox (always on).
+    InApp,
+    /// Email, as the recipient's preferences allow.
+    Email,
+}
+
+impl Channel {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InApp => "in_app",
+            Self::Email => "email",
+        }
+    }
+}
+
+/// Where a notification's delivery stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// In-app: written, visible in the inbox.
+    Delivered,
+    /// Email: waiting for its send job.
+    Pending,
+    /// Email: waiting for the recipient's daily digest.
+    Digest,
+    /// Email: sent.
+    Sent,
+    /// Email: will not be sent (rejected address, recipient disabled).
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Pending => "pending",
+            Self::Digest => "digest",
+            Self::Sent => "sent",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// One changed field as a message shows it: status and priority as codes (translated when
+/// rendered), people as display names, deadlines as RFC 3339.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ChangeLine {
+    /// `name`, `contents`, `status`, `priority`, `deadline`, `pic`, `supervisor`.
+    pub field: String,
+    /// The value before.
+    pub old: Option<String>,
+    /// The value after.
+    pub new: Option<String>,
+}
+
+/// What a notification says, stored with it so it can be shown and sent after the task,
+/// the actor or the people named in it are gone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Details {
+    /// The task.
+    pub task_id: i64,
+    /// Its name at the time.
+    pub task_name: String,
+    /// Who did it (display name); none for reminders or a deleted account.
+    pub actor: Option<String>,
+    /// What changed.
+    pub changes: Vec<ChangeLine>,
+    /// The task's deadline at the time.
+    pub deadline: Option<DateTime<Utc>>,
+}

@@ -1,0 +1,165 @@
+//! Operator alerts for jobs that reach a dead-letter queue: collected, grouped by queue and
+//! kind, and sent at most once per window, so a burst of failures is one message, not a flood.
+//! Sending never blocks job processing; an alert that cannot be sent is logged and counted.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// One job that was just dead-lettered.
+#[derive(Clone, Debug)]
+pub struct DeadLetter {
+    /// Queue.
+    pub queue: String,
+    /// Job kind.
+    pub kind: String,
+    /// Why it died.
+    pub error: String,
+}
+
+/// Dead letters of one queue and kind within one window.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DeadLetterGroup {
+    /// Queue.
+    pub queue: String,
+    /// Job kind.
+    pub kind: String,
+    /// How many died.
+    pub count: u64,
+    /// The first one's error.
+    pub first_error: String,
+    /// How an operator puts them back (a command line, a link), from the application.
+    pub replay_hint: String,
+}
+
+/// Where alerts go: the log ([`LogSink`]), or a chat or paging service of the application's.
+#[async_trait::async_trait]
+pub trait AlertSink: Send + Sync {
+    /// Delivers one batched alert.
+    async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()>;
+}
+
+/// Writes alerts to the log at warning level.
+pub struct LogSink;
+
+#[async_trait::async_trait]
+impl AlertSink for LogSink {
+    async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
+        for group in groups {
+            tracing::warn!(queue = %group.queue, kind = %group.kind, count = group.count,
+                first_error = %group.first_error, replay = %group.replay_hint, dropped, "jobs dead-lettered");
+        }
+        Ok(())
+    }
+}
+
+/// Says how an operator replays the dead jobs of a queue and kind.
+pub type ReplayHint = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+
+/// The sending side handed to workers.
+#[derive(Clone)]
+pub struct Alerts {
+    sender: mpsc::Sender<DeadLetter>,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Alerts {
+    /// Starts the batching loop: arrivals are gathered for `window`, then sent as one alert
+    /// whose groups say how to replay them as `replay_hint` words it.
+    pub fn start(sink: Arc<dyn AlertSink>, window: Duration, replay_hint: ReplayHint) -> Self {
+        let (sender, receiver) = mpsc::channel(10_000);
+        let dropped = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        tokio::spawn(batch(receiver, sink, window, replay_hint, dropped.clone()));
+        Self { sender, dropped }
+    }
+
+    /// Announces a dead-lettered job without waiting; if the alert backlog is full the arrival
+    /// is counted and mentioned in the next alert instead.
+    pub fn dead_lettered(&self, dead: DeadLetter) {
+        if self.sender.try_send(dead).is_err() {
+            self.dropped.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+}
+
+/// Groups arrivals by queue and kind, keeping the count and the first error.
+pub fn group(arrivals: &[DeadLetter], replay_hint: &ReplayHint) -> Vec<DeadLetterGroup> {
+    let mut groups: BTreeMap<(String, String), DeadLetterGroup> = BTreeMap::new();
+    for dead in arrivals {
+        groups
+            .entry((dead.queue.clone(), dead.kind.clone()))
+            .or_insert_with(|| DeadLetterGroup {
+                queue: dead.queue.clone(),
+                kind: dead.kind.clone(),
+                count: 0,
+                first_error: dead.error.clone(),
+                replay_hint: replay_hint(&dead.queue, &dead.kind),
+            })
+            .count += 1;
+    }
+    groups.into_values().collect()
+}
+
+async fn batch(
+    mut receiver: mpsc::Receiver<DeadLetter>,
+    sink: Arc<dyn AlertSink>,
+    window: Duration,
+    replay_hint: ReplayHint,
+    dropped: Arc<std::sync::atomic::AtomicU64>,
+) {
+    while let Some(first) = receiver.recv().await {
+        let mut arrivals = vec![first];
+        let deadline = tokio::time::Instant::now() + window;
+        while let Ok(Some(next)) = tokio::time::timeout_at(deadline, receiver.recv()).await {
+            arrivals.push(next);
+        }
+        let lost = dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
+        let groups = group(&arrivals, &replay_hint);
+        if let Err(err) = sink.send(&groups, lost).await {
+            metrics::counter!("tasklane_alerts_failed_total").increment(1);
+            tracing::error!(error = %err, groups = ?groups, "cannot send the dead-letter alert");
+        } else {
+            metrics::counter!("tasklane_alerts_sent_total").increment(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Recorder(tokio::sync::Mutex<Vec<Vec<DeadLetterGroup>>>);
+
+    #[async_trait::async_trait]
+    impl AlertSink for Recorder {
+        async fn send(&self, groups: &[DeadLetterGroup], _dropped: u64) -> anyhow::Result<()> {
+            self.0.lock().await.push(groups.to_vec());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_burst_becomes_one_grouped_alert() {
+        let recorder = Arc::new(Recorder(tokio::sync::Mutex::new(Vec::new())));
+        let hint: ReplayHint = Arc::new(|queue, kind| format!("ops replay {queue} --kind {kind}"));
+        let alerts = Alerts::start(recorder.clone(), Duration::from_millis(100), hint);
+        for i in 0..50 {
+            let kind = if i % 10 == 0 { "invoice.send" } else { "order.placed" };
+            alerts.dead_lettered(DeadLetter { queue: "orders".into(), kind: kind.into(), error: format!("boom {i}") });
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while recorder.0.lock().await.is_empty() {
+            assert!(std::time::Instant::now() < deadline, "no alert was sent");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let sent = recorder.0.lock().await.clone();
+        assert_eq!(sent.len(), 1, "one alert for the whole burst");
+        assert_eq!(sent[0].len(), 2);
+        let orders = sent[0].iter().find(|g| g.kind == "order.placed").unwrap();
+        assert_eq!((orders.count, orders.first_error.as_str()), (45, "boom 1"));
+        assert_eq!(orders.replay_hint, "ops replay orders --kind order.placed");
+    }
+}

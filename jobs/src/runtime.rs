@@ -1,0 +1,336 @@
+//! Runs apalis workers for a set of queues until shutdown. Each queue is consumed by an apalis
+//! worker whose backend is one of the transports; handlers, the retry policy and
+//! dead-lettering are the same for all of them.
+//!
+//! Retries are the transport's, not apalis's in-process retry layer: a job waiting for its
+//! next attempt must survive the worker dying, and must not hold a lease meanwhile. So a
+//! failed job is acknowledged back to the transport as "run again after this delay" (or
+//! "dead") by our acknowledger, which apalis calls after every job.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use apalis::layers::WorkerBuilderExt;
+use apalis_core::backend::custom::{BackendBuilder, CustomBackend};
+use apalis_core::error::BoxDynError;
+use apalis_core::monitor::Monitor;
+use apalis_core::task::builder::TaskBuilder;
+use apalis_core::task::data::Data;
+use apalis_core::task::{ExecutionContext, Task};
+use apalis_core::worker::builder::WorkerBuilder;
+use apalis_core::worker::context::WorkerContext;
+use apalis_core::worker::ext::ack::AcknowledgementExt;
+use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, SinkExt, StreamExt};
+
+use crate::alerts::{Alerts, DeadLetter};
+use crate::{Delivery, JobContext, JobError, Registry, Transport};
+
+/// One queue to consume and how many of its jobs may run at once.
+#[derive(Clone, Debug)]
+pub struct QueueSpec {
+    /// Queue name.
+    pub name: String,
+    /// Jobs of this queue running at once in this replica.
+    pub concurrency: usize,
+}
+
+/// Everything the workers share; `C` is the application's context handed to every handler.
+pub struct WorkerRuntime<C> {
+    /// The application's context.
+    pub state: C,
+    /// Where jobs come from.
+    pub transport: Arc<dyn Transport>,
+    /// Which handler runs which job kind.
+    pub registry: Arc<Registry<C>>,
+    /// This replica's unique name (leases and pending entries are held under it).
+    pub name: String,
+    /// How long a claimed job is reserved before another worker may take it; extended while
+    /// the job runs.
+    pub lease: Duration,
+    /// How long to wait before asking an empty queue again.
+    pub idle_poll: Duration,
+    /// How long in-flight jobs get to finish after a shutdown signal.
+    pub grace: Duration,
+    /// Where dead-lettered jobs are announced.
+    pub alerts: Alerts,
+}
+
+impl<C: Clone> Clone for WorkerRuntime<C> {
+    fn clone(&self) -> Self {
+        Self {
+            state: self.state.clone(),
+            transport: self.transport.clone(),
+            registry: self.registry.clone(),
+            name: self.name.clone(),
+            lease: self.lease,
+            idle_poll: self.idle_poll,
+            grace: self.grace,
+            alerts: self.alerts.clone(),
+        }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> WorkerRuntime<C> {
+    /// A runtime with the usual timings (30 s lease, 100 ms idle poll, 25 s grace) for the
+    /// replica called `name` (unique among replicas), announcing dead letters through `alerts`.
+    pub fn new(
+        state: C,
+        transport: Arc<dyn Transport>,
+        registry: Registry<C>,
+        name: impl Into<String>,
+        alerts: Alerts,
+    ) -> Self {
+        Self {
+            state,
+            transport,
+            registry: Arc::new(registry),
+            name: name.into(),
+            lease: Duration::from_secs(30),
+            idle_poll: Duration::from_millis(100),
+            grace: Duration::from_secs(25),
+            alerts,
+        }
+    }
+}
+
+/// Jobs this replica is running, so their leases can be extended.
+#[derive(Clone, Default)]
+struct InFlight(Arc<Mutex<HashMap<String, Delivery>>>);
+
+impl InFlight {
+    fn add(&self, delivery: &Delivery) {
+        if let Ok(mut map) = self.0.lock() {
+            map.insert(delivery.id.clone(), delivery.clone());
+        }
+    }
+
+    fn remove(&self, id: &str) {
+        if let Ok(mut map) = self.0.lock() {
+            map.remove(id);
+        }
+    }
+
+    fn snapshot(&self) -> Vec<Delivery> {
+        self.0.lock().map(|map| map.values().cloned().collect()).unwrap_or_default()
+    }
+}
+
+/// What the apalis handler needs.
+struct Shared<C> {
+    runtime: WorkerRuntime<C>,
+    in_flight: InFlight,
+}
+
+impl<C: Clone> Clone for Shared<C> {
+    fn clone(&self) -> Self {
+        Self { runtime: self.runtime.clone(), in_flight: self.in_flight.clone() }
+    }
+}
+
+async fn run_job<C: Clone + Send + Sync + 'static>(
+    delivery: Delivery,
+    shared: Data<Shared<C>>,
+) -> Result<(), BoxDynError> {
+    let ctx = JobContext {
+        state: shared.runtime.state.clone(),
+        attempt: delivery.attempt,
+        jobs: shared.runtime.transport.clone(),
+    };
+    let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone())];
+    let started = std::time::Instant::now();
+    let result = shared.runtime.registry.dispatch(ctx, delivery).await;
+    metrics::histogram!("tasklane_job_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    result.map_err(|err| Box::new(err) as BoxDynError)
+}
+
+/// Tells the transport how each job ended: done, again later, or dead.
+struct Acknowledger<C> {
+    shared: Shared<C>,
+}
+
+impl<C: Clone> Clone for Acknowledger<C> {
+    fn clone(&self) -> Self {
+        Self { shared: self.shared.clone() }
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> apalis_core::worker::ext::ack::Acknowledge<()> for Acknowledger<C> {
+    type Error = std::io::Error;
+    type Future = BoxFuture<'static, Result<(), std::io::Error>>;
+
+    fn ack(&mut self, result: &Result<(), BoxDynError>, ctx: &ExecutionContext) -> Self::Future {
+        let shared = self.shared.clone();
+        let delivery = ctx.data().get::<Delivery>().cloned();
+        let outcome = match result {
+            Ok(()) => Ok(()),
+            Err(err) => Err(match err.downcast_ref::<JobError>() {
+                Some(JobError::Permanent(reason)) => (true, reason.clone()),
+                Some(JobError::Retry(reason)) => (false, reason.clone()),
+                // A panic or a timeout from a layer: worth another try.
+                None => (false, err.to_string()),
+            }),
+        };
+        async move {
+            let Some(delivery) = delivery else { return Ok(()) };
+            shared.in_flight.remove(&delivery.id);
+            let runtime = &shared.runtime;
+            let transport = runtime.transport.as_ref();
+            let count = |outcome: &'static str| {
+                let labels = [
+                    ("queue", delivery.queue.clone()),
+                    ("kind", delivery.kind.clone()),
+                    ("outcome", outcome.to_owned()),
+                ];
+                metrics::counter!("tasklane_jobs_total", &labels).increment(1);
+            };
+            let done = match outcome {
+                Ok(()) => {
+                    count("done");
+                    transport.complete(&delivery, &runtime.name).await
+                }
+                Err((permanent, reason)) => {
+                    let policy = runtime.registry.retry_policy(&delivery.queue, &delivery.kind);
+                    if permanent || policy.exhausted(delivery.attempt) {
+                        tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
+                            attempt = delivery.attempt, %reason, "job dead-lettered");
+                        count("dead");
+                        runtime.alerts.dead_lettered(DeadLetter {
+                            queue: delivery.queue.clone(),
+                            kind: delivery.kind.clone(),
+                            error: reason.clone(),
+                        });
+                        transport.bury(&delivery, &runtime.name, &reason).await
+                    } else {
+                        count("retry");
+                        let delay = policy.delay_after(delivery.attempt);
+                        tracing::info!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
+                            attempt = delivery.attempt, ?delay, %reason, "job will be retried");
+                        transport.retry_later(&delivery, &runtime.name, delay, &reason).await
+                    }
+                }
+            };
+            // An acknowledgement that cannot be written is not lost work: the lease runs out
+            // and the job is delivered again.
+            if let Err(err) = done {
+                tracing::warn!(error = %err, id = %delivery.id, "acknowledgement failed; the job will be redelivered");
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+}
+
+impl<C: Clone + Send + Sync + 'static> WorkerRuntime<C> {
+    /// Runs one apalis worker per queue until `shutdown` resolves, then waits up to the grace
+    /// period for running jobs and hands every job still held back to the queue.
+    pub async fn run(
+        self,
+        queues: Vec<QueueSpec>,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let in_flight = InFlight::default();
+        let shared = Shared { runtime: self.clone(), in_flight: in_flight.clone() };
+        let heartbeat = tokio::spawn(extend_leases(self.clone(), in_flight.clone()));
+        let mut monitor = Monitor::new().shutdown_timeout(self.grace);
+        for spec in queues {
+            let shared = shared.clone();
+            monitor = monitor.register(move |index| {
+                let backend = backend(shared.clone(), spec.name.clone(), spec.concurrency);
+                WorkerBuilder::new(format!("{}-{}-{index}", shared.runtime.name, spec.name))
+                    .backend(backend)
+                    .data(shared.clone())
+                    .ack_with(Acknowledger { shared: shared.clone() })
+                    .concurrency(spec.concurrency)
+                    .build(run_job::<C>)
+            });
+        }
+        let result = monitor
+            .run_with_signal(async move {
+                shutdown.await;
+                Ok(())
+            })
+            .await;
+        heartbeat.abort();
+        let released = self.transport.release(&self.name).await?;
+        if released > 0 {
+            tracing::info!(released, "handed unfinished jobs back to the queue");
+        }
+        result.map_err(|err| anyhow::anyhow!("worker monitor failed: {err}"))
+    }
+}
+
+type JobStream = futures_util::stream::BoxStream<'static, Result<Option<Task<Delivery>>, BoxDynError>>;
+type NoSink = futures_util::sink::SinkMapErr<futures_util::sink::Drain<Task<Delivery>>, fn(Infallible) -> BoxDynError>;
+
+/// The apalis backend for one queue: claims batches from the transport and yields them one at
+/// a time; an empty or unreachable queue is asked again after a pause, never busily.
+/// Jobs are enqueued through the [`Transport`], not through apalis, so its sink is never used.
+#[expect(clippy::expect_used, reason = "start-up: the builder only fails when a part is missing, and all are given")]
+fn backend<C: Clone + Send + Sync + 'static>(
+    shared: Shared<C>,
+    queue: String,
+    batch: usize,
+) -> CustomBackend<Delivery, (), JobStream, NoSink> {
+    let fetcher = move |_: &mut (), _: &(), _: &WorkerContext| -> JobStream {
+        let state = (shared.clone(), queue.clone(), VecDeque::<Delivery>::new(), 0u32);
+        futures_util::stream::unfold(state, move |(shared, queue, mut buffer, mut failures)| async move {
+            let runtime = &shared.runtime;
+            loop {
+                if let Some(delivery) = buffer.pop_front() {
+                    let waited = (crate::now() - delivery.enqueued_at).to_std().unwrap_or_default();
+                    metrics::histogram!("tasklane_job_queue_latency_seconds", "queue" => delivery.queue.clone())
+                        .record(waited.as_secs_f64());
+                    let task = TaskBuilder::new(delivery.clone()).data(delivery).build();
+                    return Some((Ok(Some(task)), (shared, queue, buffer, failures)));
+                }
+                match runtime.transport.claim(&queue, &runtime.name, batch, runtime.lease).await {
+                    Ok(claimed) if !claimed.is_empty() => {
+                        failures = 0;
+                        // Leased from now on, so extended from now on, even while waiting here
+                        // for a free slot.
+                        for delivery in &claimed {
+                            shared.in_flight.add(delivery);
+                        }
+                        buffer.extend(claimed);
+                    }
+                    Ok(_) => tokio::time::sleep(runtime.idle_poll).await,
+                    Err(err) => {
+                        // The transport is down: wait and try again, longer each time.
+                        failures = failures.saturating_add(1);
+                        let pause =
+                            (runtime.idle_poll * 2u32.saturating_pow(failures.min(6))).min(Duration::from_secs(5));
+                        tracing::warn!(%queue, error = %err, ?pause, "cannot claim jobs; retrying");
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+            }
+        })
+        .boxed()
+    };
+    let no_sink = |_: &mut (), _: &()| -> NoSink {
+        futures_util::sink::drain().sink_map_err((|never| match never {}) as fn(Infallible) -> BoxDynError)
+    };
+    BackendBuilder::new()
+        .database(())
+        .fetcher(fetcher)
+        .sink(no_sink)
+        .build()
+        .expect("the job backend has a fetcher and a sink")
+}
+
+async fn extend_leases<C>(runtime: WorkerRuntime<C>, in_flight: InFlight) {
+    let mut ticker = tokio::time::interval(runtime.lease / 3);
+    loop {
+        ticker.tick().await;
+        let running = in_flight.snapshot();
+        if running.is_empty() {
+            continue;
+        }
+        if let Err(err) = runtime.transport.extend(&running, &runtime.name, runtime.lease).await {
+            tracing::warn!(error = %err, "cannot extend job leases; they may be handed to another worker");
+        }
+    }
+}
