@@ -14,6 +14,7 @@ use tasklane_jobs::{Job, NewJob};
 
 use crate::queues;
 use crate::tasks::fields::{Priority, TaskStatus};
+use crate::tasks::view::TaskView;
 
 /// What happened to a task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -54,35 +55,6 @@ impl EventKind {
     pub fn parse(text: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
-}
-
-/// A task as an event saw it, right after the change (its last state on deletion).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TaskSnapshot {
-    /// Task id.
-    pub id: i64,
-    /// Title.
-    pub name: String,
-    /// Free text.
-    pub contents: String,
-    /// Where it stands.
-    pub status: TaskStatus,
-    /// How urgent.
-    pub priority: Priority,
-    /// When it is due.
-    pub deadline: Option<DateTime<Utc>>,
-    /// Person in charge.
-    pub pic_id: Option<i64>,
-    /// Supervisor.
-    pub supervisor_id: Option<i64>,
-    /// Creator.
-    pub creator_id: Option<i64>,
-    /// The task's version after the change.
-    pub version: i32,
-    /// When the task was created.
-    pub created_at: DateTime<Utc>,
-    /// When it became done, while done.
-    pub completed_at: Option<DateTime<Utc>>,
 }
 
 /// One field's value before and after a change.
@@ -140,7 +112,7 @@ impl Changes {
 pub struct EventPayload {
     /// The task right after the change; absent in events written before events carried it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub task: Option<TaskSnapshot>,
+    pub task: Option<TaskView>,
     /// What changed (nothing for creations and deletions).
     #[serde(default, skip_serializing_if = "Changes::is_empty")]
     pub changes: Changes,

@@ -11,12 +11,13 @@ use tasklane_jobs::NewJob;
 use super::email::SendEmail;
 use super::model::{ChangeLine, Channel, DeliveryStatus, Details, NotificationKind};
 use super::prefs::{EmailDelivery, NotificationPrefs};
-use crate::events::{Changes, TaskEventJob, TaskSnapshot};
+use crate::events::{Changes, TaskEventJob};
+use crate::tasks::view::TaskView;
 use crate::{AppContext, Result};
 
 /// Who hears about a notification of `kind` on `task`, before removing the actor and
 /// unreachable accounts; `previous_pic` is who was in charge before a reassignment.
-pub fn recipients(kind: NotificationKind, task: &TaskSnapshot, previous_pic: Option<i64>) -> Vec<i64> {
+pub fn recipients(kind: NotificationKind, task: &TaskView, previous_pic: Option<i64>) -> Vec<i64> {
     let wanted = match kind {
         NotificationKind::Created | NotificationKind::Deleted => vec![task.pic_id, task.supervisor_id],
         NotificationKind::Assigned => vec![task.pic_id, previous_pic, task.supervisor_id],
@@ -188,8 +189,8 @@ mod tests {
     use super::*;
     use crate::tasks::fields::{Priority, TaskStatus};
 
-    fn task() -> TaskSnapshot {
-        TaskSnapshot {
+    fn task() -> TaskView {
+        TaskView {
             id: 1,
             name: "t".into(),
             contents: String::new(),
@@ -201,6 +202,7 @@ mod tests {
             creator_id: Some(30),
             version: 1,
             created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
             completed_at: None,
         }
     }

@@ -12,8 +12,8 @@ use tasklane_jobs::{Job, NewJob};
 
 use super::fanout::{Delivery, deliver};
 use super::model::{Channel, Details, NotificationKind};
-use crate::events::TaskSnapshot;
 use crate::tasks::fields::TaskStatus;
+use crate::tasks::view::TaskView;
 use crate::{AppContext, Result, queues};
 
 /// How far ahead a deadline counts as "due soon".
@@ -54,9 +54,9 @@ pub async fn remind(app: &AppContext, now: DateTime<Utc>) -> Result<Vec<NewJob>>
             .limit(SWEEP_LIMIT)
             .all(&app.db)
             .await?;
-        let candidates: Vec<(String, TaskSnapshot)> = due
+        let candidates: Vec<(String, TaskView)> = due
             .into_iter()
-            .map(TaskSnapshot::from)
+            .map(TaskView::from)
             .filter_map(|task| {
                 let deadline = task.deadline?.timestamp();
                 Some((format!("{}:{}:{deadline}", kind.as_str().trim_start_matches("task."), task.id), task))

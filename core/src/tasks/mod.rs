@@ -3,6 +3,9 @@
 
 pub mod fields;
 pub mod list;
+pub mod view;
+
+pub use view::TaskView;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
@@ -14,89 +17,13 @@ use serde_json::Value;
 use tasklane_entity::{task_events, tasks, users};
 
 use crate::auth::Principal;
-use crate::events::{Change, Changes, EventKind, EventPayload, TaskSnapshot};
+use crate::events::{Change, Changes, EventKind, EventPayload};
 use crate::{AppContext, Error, Result};
 use fields::{Patch, Priority, TaskStatus, UserRef, parse_contents, parse_deadline, parse_name};
 
-/// A task as the API shows it.
-#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
-pub struct TaskView {
-    /// Task id.
-    pub id: i64,
-    /// Title.
-    pub name: String,
-    /// Free text.
-    pub contents: String,
-    /// Where it stands.
-    pub status: TaskStatus,
-    /// How urgent.
-    pub priority: Priority,
-    /// When it is due.
-    pub deadline: Option<DateTime<Utc>>,
-    /// Person in charge.
-    pub pic_id: Option<i64>,
-    /// Supervisor.
-    pub supervisor_id: Option<i64>,
-    /// Creator (null once their account is deleted).
-    pub creator_id: Option<i64>,
-    /// Version for `If-Match`.
-    pub version: i32,
-    /// Created at.
-    pub created_at: DateTime<Utc>,
-    /// Last changed at.
-    pub updated_at: DateTime<Utc>,
-    /// When it became done, while done.
-    pub completed_at: Option<DateTime<Utc>>,
-}
-
-impl From<tasks::Model> for TaskView {
-    fn from(task: tasks::Model) -> Self {
-        Self {
-            id: task.id,
-            status: TaskStatus::from_stored(&task.status),
-            priority: Priority::from_rank(task.priority),
-            name: task.name,
-            contents: task.contents,
-            deadline: task.deadline.map(|at| at.and_utc()),
-            pic_id: task.pic_id,
-            supervisor_id: task.supervisor_id,
-            creator_id: task.creator_id,
-            version: task.version,
-            created_at: task.created_at.and_utc(),
-            updated_at: task.updated_at.and_utc(),
-            completed_at: task.completed_at.map(|at| at.and_utc()),
-        }
-    }
-}
-
-impl From<&TaskView> for TaskSnapshot {
-    fn from(task: &TaskView) -> Self {
-        Self {
-            id: task.id,
-            name: task.name.clone(),
-            contents: task.contents.clone(),
-            status: task.status,
-            priority: task.priority,
-            deadline: task.deadline,
-            pic_id: task.pic_id,
-            supervisor_id: task.supervisor_id,
-            creator_id: task.creator_id,
-            version: task.version,
-            created_at: task.created_at,
-            completed_at: task.completed_at,
-        }
-    }
-}
-
-impl From<tasks::Model> for TaskSnapshot {
-    fn from(task: tasks::Model) -> Self {
-        Self::from(&TaskView::from(task))
-    }
-}
-
 /// An event that records the task as `task` shows it, with `changes`.
 fn payload(task: &TaskView, changes: Changes) -> EventPayload {
-    EventPayload { task: Some(task.into()), changes }
+    EventPayload { task: Some(task.clone()), changes }
 }
 
 /// One entry of a task's history, as the API shows it and the archive keeps it.
