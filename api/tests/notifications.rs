@@ -53,16 +53,20 @@ struct Mail {
     text: String,
 }
 
-fn mails(app: &TestApp) -> Vec<Mail> {
+/// The `.eml` files the file mailer wrote, as written.
+fn eml_files(app: &TestApp) -> Vec<Vec<u8>> {
     let dir = app.ctx.config.data_dir.join("mail");
     let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().and_then(|e| e.to_str()) == Some("eml"))
+        .map(|path| std::fs::read(path).unwrap())
+        .collect()
+}
+
+fn mails(app: &TestApp) -> Vec<Mail> {
     let mut mails = Vec::new();
-    for entry in entries {
-        let path = entry.unwrap().path();
-        if path.extension().and_then(|e| e.to_str()) != Some("eml") {
-            continue;
-        }
-        let raw = std::fs::read(&path).unwrap();
+    for raw in eml_files(app) {
         let parsed = mailparse::parse_mail(&raw).unwrap();
         let header = |name: &str| parsed.headers.iter().find(|h| h.get_key() == name).unwrap();
         let to = match &mailparse::addrparse_header(header("To")).unwrap()[0] {
@@ -399,4 +403,37 @@ async fn in_sqs_mode_events_and_emails_ride_sqs_and_reach_ses() {
     assert_eq!(kinds(&app, &pia).await, ["task.created"]);
     assert_eq!(kinds(&app, &sup).await, ["task.created"]);
     assert_eq!(ses_recipients(&sender).await, [pia.email.clone(), sup.email.clone()]);
+}
+
+#[tokio::test]
+async fn long_contents_and_boundary_lookalikes_reach_the_mail_file_intact() {
+    let app = spawn_app().await;
+    let _workers = app.start_workers();
+    let cara = app.user("cara").await;
+    let kim = json!({ "email": "kim@example.com", "password": PASSWORD, "display_name": "김민수" });
+    let kim_id = app.post("/api/sign_up", None, kim).await.expect(201)["user"]["id"].as_i64().unwrap();
+    let kim_token =
+        app.sign_in("kim@example.com", PASSWORD).await.expect(200)["access_token"].as_str().unwrap().to_owned();
+    app.patch("/api/users/me", &kim_token, json!({ "notification_prefs": { "language": "ko" } })).await.expect(200);
+    let task = app.task(&cara, json!({ "name": "보고서", "pic": kim_id })).await;
+    let contents = format!("--tasklane-notification-1\n-- 서명\n{}", "가".repeat(5000));
+    app.patch(&format!("/api/tasks/{task}"), &cara.token, json!({ "contents": contents })).await.expect(200);
+
+    wait_until("both emails to Kim", PATIENCE, async || eml_files(&app).len() >= 2).await;
+    for raw in eml_files(&app) {
+        let text = String::from_utf8(raw.clone()).unwrap();
+        assert!(text.split("\r\n").all(|line| line.len() <= 998), "a line longer than RFC 5322 allows");
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        let types: Vec<&str> = parsed.subparts.iter().map(|part| part.ctype.mimetype.as_str()).collect();
+        assert_eq!(types, ["text/plain", "text/html"], "exactly one text and one HTML part");
+        let to = mailparse::addrparse_header(parsed.headers.iter().find(|h| h.get_key() == "To").unwrap()).unwrap();
+        assert_eq!(to.to_string(), "\"김민수\" <kim@example.com>");
+    }
+    let mails = mails(&app);
+    let updated = mails.iter().find(|m| m.subject.contains("수정했습니다")).expect("Kim hears of the new contents");
+    assert_eq!(updated.subject, "[tasklane] cara님이 “보고서” 업무를 수정했습니다");
+    // The contents as written (cut to 500 characters for the message): the lines that look
+    // like MIME boundaries are text, and the long line is whole.
+    let shown: String = contents.chars().take(500).collect();
+    assert!(updated.text.contains(&format!("- 내용: (없음) → {shown}\n")), "{}", updated.text);
 }

@@ -84,7 +84,7 @@ fn change_lines(changes: &Changes, people: &HashMap<i64, users::Model>) -> Vec<C
     let person = |id: Option<i64>| {
         id.map(|id| people.get(&id).map(|user| user.display_name.clone()).unwrap_or_else(|| format!("#{id}")))
     };
-    let text = |value: &String| Some(value.chars().take(500).collect::<String>());
+    let text = |value: &String| (!value.is_empty()).then(|| value.chars().take(500).collect::<String>());
     let instant = |at: Option<DateTime<Utc>>| at.map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
     let line = |field: &str, old: Option<String>, new: Option<String>| ChangeLine { field: field.to_owned(), old, new };
     let mut lines = Vec::new();
