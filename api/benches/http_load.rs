@@ -138,6 +138,9 @@ where
 
 #[tokio::main]
 async fn main() {
+    // reqwest is built without a default TLS crypto provider (the services pick theirs at
+    // start-up); without one it panics when the client is built, even for plain HTTP.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let server_url = std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let clients = knob("BENCH_CLIENTS", 16);
     let creates = knob("BENCH_CREATES", 20_000);
