@@ -18,6 +18,7 @@ pub mod notify;
 pub mod outbound;
 pub mod process;
 pub mod queues;
+pub mod reports;
 pub mod tasks;
 
 pub use clock::{now, stored, stored_now};

@@ -1,0 +1,3 @@
+//! Weekly and monthly progress reports. So far: the periods they cover.
+
+pub mod period;
