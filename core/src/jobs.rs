@@ -37,21 +37,12 @@ pub fn retry_policies(config: &JobsConfig) -> RetryPolicies {
     policies.queues.insert(queues::EMAIL.to_owned(), built_in);
     for (queue, settings) in &config.queues {
         let entry = policies.queues.entry(queue.clone()).or_default();
-        *entry = merged(*entry, settings.to_override());
+        *entry = settings.to_override().over(*entry);
     }
     for (kind, settings) in &config.kinds {
         policies.kinds.insert(kind.clone(), settings.to_override());
     }
     policies
-}
-
-/// `over`'s settings where it has them, `under`'s elsewhere.
-fn merged(under: RetryOverride, over: RetryOverride) -> RetryOverride {
-    RetryOverride {
-        max_attempts: over.max_attempts.or(under.max_attempts),
-        base_delay: over.base_delay.or(under.base_delay),
-        max_delay: over.max_delay.or(under.max_delay),
-    }
 }
 
 /// [`registry`] with the configured retry policies, refusing overrides for queues or job

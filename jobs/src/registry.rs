@@ -74,11 +74,6 @@ impl<C> Registry<C> {
         Self { handlers: HashMap::new(), policies }
     }
 
-    /// The retry policies in force.
-    pub fn policies(&self) -> &RetryPolicies {
-        &self.policies
-    }
-
     /// The retry policies, to change (tests and tuning).
     pub fn policies_mut(&mut self) -> &mut RetryPolicies {
         &mut self.policies

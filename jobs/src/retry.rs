@@ -58,6 +58,15 @@ pub struct RetryOverride {
 }
 
 impl RetryOverride {
+    /// These settings where they are set, `under`'s elsewhere.
+    pub fn over(self, under: Self) -> Self {
+        Self {
+            max_attempts: self.max_attempts.or(under.max_attempts),
+            base_delay: self.base_delay.or(under.base_delay),
+            max_delay: self.max_delay.or(under.max_delay),
+        }
+    }
+
     /// `policy` with this override's settings in place of its own.
     pub fn applied_to(&self, policy: RetryPolicy) -> RetryPolicy {
         RetryPolicy {

@@ -37,9 +37,6 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// Every kind.
-    pub const ALL: [Self; 5] = [Self::Created, Self::Updated, Self::StatusChanged, Self::Assigned, Self::Deleted];
-
     /// The stored and wire spelling, e.g. `task.created`.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -49,11 +46,6 @@ impl EventKind {
             Self::Assigned => "task.assigned",
             Self::Deleted => "task.deleted",
         }
-    }
-
-    /// Reads the stored spelling.
-    pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 

@@ -71,13 +71,18 @@ impl Period {
             };
             return Err(Error::invalid("invalid_period_start", format!("{first_day} is not {wanted}")));
         }
+        Ok(Self::from_first_day(kind, first_day, zone))
+    }
+
+    /// The period of `kind` whose (aligned) first day is `first_day`.
+    fn from_first_day(kind: PeriodKind, first_day: NaiveDate, zone: Tz) -> Self {
         let next = match kind {
             PeriodKind::Weekly => first_day.checked_add_days(Days::new(7)),
             PeriodKind::Monthly => first_day.checked_add_months(Months::new(1)),
         }
-        .ok_or_else(|| Error::invalid("invalid_period_start", format!("{first_day} is out of range")))?;
+        .unwrap_or(NaiveDate::MAX);
         let last_day = next.pred_opt().unwrap_or(next);
-        Ok(Self { kind, first_day, last_day, start: start_of(first_day, zone), end: start_of(next, zone) })
+        Self { kind, first_day, last_day, start: start_of(first_day, zone), end: start_of(next, zone) }
     }
 
     /// The period of `kind` that `at` falls in.
@@ -87,7 +92,7 @@ impl Period {
             PeriodKind::Weekly => day - chrono::Duration::days(i64::from(day.weekday().num_days_from_monday())),
             PeriodKind::Monthly => day.with_day(1).unwrap_or(day),
         };
-        Self::starting(kind, first_day, zone).unwrap_or_else(|_| unreachable_period(kind, first_day, zone))
+        Self::from_first_day(kind, first_day, zone)
     }
 
     /// The period just before this one.
@@ -115,12 +120,6 @@ impl Period {
     pub fn is_closed(&self, now: DateTime<Utc>) -> bool {
         self.end <= now
     }
-}
-
-/// `containing` always builds an aligned first day; this is only its type-level fallback.
-fn unreachable_period(kind: PeriodKind, first_day: NaiveDate, zone: Tz) -> Period {
-    let start = start_of(first_day, zone);
-    Period { kind, first_day, last_day: first_day, start, end: start }
 }
 
 #[cfg(test)]
