@@ -37,6 +37,7 @@ pub fn app(ctx: AppContext) -> Router {
         .merge(routes::accounts::router())
         .merge(routes::tasks::router())
         .merge(routes::notifications::router())
+        .merge(routes::reports::router())
         .route("/api/openapi.json", get(openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

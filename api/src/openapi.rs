@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{accounts, health, notifications, tasks};
+use crate::routes::{accounts, health, notifications, reports, tasks};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -16,6 +16,7 @@ use crate::routes::{accounts, health, notifications, tasks};
         accounts::me, accounts::update_me, accounts::delete_me, accounts::list_users,
         tasks::create, tasks::list, tasks::assigned, tasks::show, tasks::update, tasks::delete, tasks::history,
         notifications::list, notifications::read, notifications::read_all,
+        reports::create, reports::list, reports::show,
     ),
     modifiers(&BearerAuth, &SeedAliases),
 )]

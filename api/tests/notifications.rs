@@ -9,8 +9,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use common::{PASSWORD, TestApp, User, spawn_app, spawn_app_with};
-use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use common::{Mail, PASSWORD, TestApp, User, eml_files, mails, spawn_app, spawn_app_with};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 use tasklane_entity::{notifications, task_events};
 use tasklane_jobs::Transport;
@@ -46,40 +46,6 @@ async fn drained(app: &TestApp) {
 }
 
 /// An email written by the file mailer: recipient, decoded subject, plain-text body.
-#[derive(Debug)]
-struct Mail {
-    to: String,
-    subject: String,
-    text: String,
-}
-
-/// The `.eml` files the file mailer wrote, as written.
-fn eml_files(app: &TestApp) -> Vec<Vec<u8>> {
-    let dir = app.ctx.config.data_dir.join("mail");
-    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
-    entries
-        .map(|entry| entry.unwrap().path())
-        .filter(|path| path.extension().and_then(|e| e.to_str()) == Some("eml"))
-        .map(|path| std::fs::read(path).unwrap())
-        .collect()
-}
-
-fn mails(app: &TestApp) -> Vec<Mail> {
-    let mut mails = Vec::new();
-    for raw in eml_files(app) {
-        let parsed = mailparse::parse_mail(&raw).unwrap();
-        let header = |name: &str| parsed.headers.iter().find(|h| h.get_key() == name).unwrap();
-        let to = match &mailparse::addrparse_header(header("To")).unwrap()[0] {
-            mailparse::MailAddr::Single(single) => single.addr.clone(),
-            mailparse::MailAddr::Group(group) => panic!("a group recipient: {group:?}"),
-        };
-        let plain = parsed.subparts.iter().find(|part| part.ctype.mimetype == "text/plain").unwrap();
-        let text = plain.get_body().unwrap().replace("\r\n", "\n");
-        mails.push(Mail { to, subject: header("Subject").get_value(), text });
-    }
-    mails
-}
-
 #[tokio::test]
 async fn each_event_kind_notifies_exactly_the_people_it_concerns() {
     let app = spawn_app().await;
@@ -362,10 +328,14 @@ async fn events_are_archived_to_dynamodb_and_read_back_by_task_and_by_user() {
     let recent = archive::query(&app.ctx, &ArchiveQuery::Actor(pia.id), Some(since)).await.unwrap();
     assert_eq!(recent.len(), 1);
 
-    // Archived events past retention leave the database; the archive keeps them.
+    // Archived events past retention leave the database; the archive keeps them. Each task's
+    // latest event stays: it is the task's state at the cutoff, which reports start from.
     let later = chrono::Utc::now() + chrono::Duration::days(91);
-    assert_eq!(archive::prune(&app.ctx, later).await.unwrap(), 3);
-    assert_eq!(task_events::Entity::find().count(&app.ctx.db).await.unwrap(), 0);
+    assert_eq!(archive::prune(&app.ctx, later).await.unwrap(), 1);
+    let kept = task_events::Entity::find().order_by_asc(task_events::Column::Id).all(&app.ctx.db).await.unwrap();
+    let kept: Vec<(i64, &str)> = kept.iter().map(|e| (e.task_id, e.kind.as_str())).collect();
+    assert_eq!(kept, [(task, "task.status_changed"), (other, "task.created")]);
+    assert_eq!(archive::prune(&app.ctx, later).await.unwrap(), 0);
     assert_eq!(archive::query(&app.ctx, &ArchiveQuery::Task(task), None).await.unwrap().len(), 2);
 }
 

@@ -3,6 +3,7 @@
 mod archive;
 mod output;
 mod queues;
+mod reports;
 mod users;
 
 use std::io::{BufRead, IsTerminal};
@@ -64,6 +65,11 @@ enum Command {
     Dlq {
         #[command(subcommand)]
         action: queues::DlqAction,
+    },
+    /// Weekly and monthly reports: generate, list, show, export.
+    Reports {
+        #[command(subcommand)]
+        action: reports::ReportsAction,
     },
     /// The task event archive (local database or DynamoDB).
     Archive {
@@ -159,6 +165,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Archive { action } => {
             let ctx = AppContext::start(config, false).await?;
             archive::run(&ctx, action, cli.output).await
+        }
+        Command::Reports { action } => {
+            let ctx = AppContext::start(config, false).await?;
+            reports::run(&ctx, action, cli.output).await
         }
         Command::Completions { .. } => Ok(()),
     }

@@ -293,6 +293,9 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// Event archive settings.
     pub archive: ArchiveConfig,
+    /// The deployment's time zone (`TASKLANE_TIMEZONE`, an IANA name): where weeks and
+    /// months of reports begin and end.
+    pub time_zone: chrono_tz::Tz,
 }
 
 /// The optional TOML file; every key may be omitted.
@@ -314,6 +317,7 @@ struct FileLayer {
     sqs_queue_prefix: Option<String>,
     notify: Option<NotifyConfig>,
     archive: Option<ArchiveConfig>,
+    time_zone: Option<String>,
 }
 
 /// The environment, read one typed `TASKLANE_*` variable at a time; a value that does not
@@ -442,6 +446,15 @@ impl Config {
                 .unwrap_or_else(|| "tasklane-".to_owned()),
             notify: notify(layer.notify.unwrap_or_default(), &env)?,
             archive: archive(layer.archive.unwrap_or_default(), &env)?,
+            time_zone: match env.text("TASKLANE_TIMEZONE").or(layer.time_zone) {
+                Some(name) => name.trim().parse().map_err(|_| {
+                    anyhow::anyhow!(
+                        "TASKLANE_TIMEZONE: {:?} is not an IANA time zone name such as Asia/Seoul",
+                        name.trim()
+                    )
+                })?,
+                None => chrono_tz::Tz::UTC,
+            },
         })
     }
 

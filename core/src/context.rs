@@ -5,9 +5,12 @@ use std::sync::Arc;
 
 use crate::auth::password::PasswordHasher;
 use crate::auth::tokens::{self, TokenKeys};
+use crate::clock::Clock;
 use crate::config::Config;
 use crate::db;
 use crate::outbound::Outbound;
+use crate::queues;
+use tasklane_jobs::Transport;
 
 /// Everything a request handler, a job handler or a CLI command needs to call into the domain.
 #[derive(Clone)]
@@ -25,6 +28,10 @@ pub struct AppContext {
     pub events_written: Arc<tokio::sync::Notify>,
     /// SES, DynamoDB and webhook clients, created on first use.
     pub outbound: Arc<Outbound>,
+    /// The time task changes are recorded at and reports are measured against.
+    pub clock: Clock,
+    /// The configured job transport, connected on first use.
+    transport: Arc<tokio::sync::OnceCell<Arc<dyn Transport>>>,
 }
 
 impl AppContext {
@@ -45,7 +52,17 @@ impl AppContext {
             passwords: PasswordHasher::new(),
             events_written: Arc::new(tokio::sync::Notify::new()),
             outbound: Arc::new(Outbound::default()),
+            clock: Clock::default(),
+            transport: Arc::default(),
             config: Arc::new(config),
         })
+    }
+
+    /// The job transport the configuration asks for, shared by everything in this process
+    /// that enqueues (API requests, the relay, the workers).
+    pub async fn transport(&self) -> anyhow::Result<Arc<dyn Transport>> {
+        let transport =
+            self.transport.get_or_try_init(|| queues::connect(&self.config, &self.db, &self.outbound)).await?;
+        Ok(transport.clone())
     }
 }

@@ -14,6 +14,10 @@ use crate::events::TaskEventJob;
 use crate::housekeeping::{self, PruneExpired};
 use crate::notify::email::{self, DigestSweep, Postman, SendDigest, SendEmail};
 use crate::notify::{fanout, reminders};
+use crate::reports::{
+    self,
+    generate::{GenerateReport, ReportsDue},
+};
 use crate::{AppContext, queues};
 
 /// What every job handler gets: the application and the adapters the worker picked.
@@ -90,6 +94,18 @@ pub fn registry(policies: RetryPolicies) -> Registry<JobServices> {
             }
             Ok(())
         })
+        .register(|ctx: JobContext, job: GenerateReport| async move {
+            let emails = reports::generate::generate(&ctx.state.app, &job).await?;
+            enqueue(&ctx, emails).await
+        })
+        .register(|ctx: JobContext, _: ReportsDue| async move {
+            let app = &ctx.state.app;
+            let enqueued = reports::generate::schedule(app, ctx.jobs.as_ref(), app.clock.now()).await?;
+            if enqueued > 0 {
+                tracing::info!(enqueued, "scheduled the reports of closed periods");
+            }
+            Ok(())
+        })
         .register(|ctx: JobContext, _: PruneExpired| async move {
             let pruned = housekeeping::prune(&ctx.state.app).await?;
             if pruned != housekeeping::Pruned::default() {
@@ -116,7 +132,8 @@ async fn enqueue(ctx: &JobContext, jobs: Vec<NewJob>) -> Result<(), JobError> {
 
 /// The recurring jobs `config` calls for: the archive sweep every 2 s and event pruning
 /// hourly (DynamoDB archive only), the deadline sweep every minute, digests daily at the
-/// configured hour, and expired sessions pruned every 10 minutes.
+/// configured hour, expired sessions pruned and closed report periods looked for every
+/// 10 minutes.
 pub fn recurring(config: &Config) -> Vec<Recurring> {
     let mut table = vec![
         Recurring::new("deadline sweep", Duration::from_secs(60), |slot| {
@@ -124,6 +141,9 @@ pub fn recurring(config: &Config) -> Vec<Recurring> {
         }),
         Recurring::new("prune expired sessions", Duration::from_secs(600), |slot| {
             Some(NewJob::of(&PruneExpired { slot: slot.index }))
+        }),
+        Recurring::new("scheduled reports", Duration::from_secs(600), |slot| {
+            Some(NewJob::of(&ReportsDue { slot: slot.index }))
         }),
     ];
     let digest_hour = config.notify.digest_hour_utc;

@@ -6,6 +6,8 @@
 
 pub mod notifications;
 pub mod refresh_tokens;
+pub mod report_runs;
+pub mod reports;
 pub mod sessions;
 pub mod sign_in_throttle;
 pub mod task_events;

@@ -25,6 +25,21 @@ pub struct Model {
     pub published_at: Option<DateTime>,
     /// When it was written to the long-term archive.
     pub archived_at: Option<DateTime>,
+    /// The task's state right after this event (the columns below), so reports can ask what
+    /// stood where at any instant: its PIC.
+    pub pic_id: Option<i64>,
+    /// Its status (`pending`, `in_progress`, `done`).
+    pub status: Option<String>,
+    /// Its priority rank (1 = low … 4 = urgent).
+    pub priority: Option<i16>,
+    /// Its deadline.
+    pub deadline: Option<DateTime>,
+    /// When the task was created.
+    pub task_created_at: Option<DateTime>,
+    /// When work on it first started.
+    pub started_at: Option<DateTime>,
+    /// When it last became done, while done.
+    pub completed_at: Option<DateTime>,
 }
 
 /// Relations of `task_events` (none are navigated from here).

@@ -6,6 +6,7 @@ mod m20261125_000001_foundation;
 mod m20261125_000002_jobs;
 mod m20261125_000003_notifications;
 mod m20261201_000004_jobs_policy;
+mod m20261202_000005_reports;
 mod types;
 
 /// The ordered list of tasklane migrations.
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_jobs::Migration),
             Box::new(m20261125_000003_notifications::Migration),
             Box::new(m20261201_000004_jobs_policy::Migration),
+            Box::new(m20261202_000005_reports::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 use tasklane_core::AppContext;
-use tasklane_core::config::{EmailTransport, QueueTransport};
+use tasklane_core::config::EmailTransport;
 use tasklane_core::events::relay;
 use tasklane_core::jobs::JobServices;
 use tasklane_core::notify::discord::DiscordSink;
@@ -19,9 +19,6 @@ use tasklane_core::notify::email::mailer::Mailer;
 use tasklane_core::notify::email::ses::SesMailer;
 use tasklane_core::queues;
 use tasklane_jobs::alerts::{AlertSink, Alerts, LogSink, ReplayHint};
-use tasklane_jobs::embedded::SqlQueue;
-use tasklane_jobs::redis::RedisQueue;
-use tasklane_jobs::routed::Routed;
 use tasklane_jobs::runtime::{QueueSpec, WorkerRuntime};
 use tasklane_jobs::sqs::SqsQueue;
 use tasklane_jobs::{Registry, Transport, schedule};
@@ -32,29 +29,14 @@ const RELAY_BATCH: u64 = 500;
 /// indexed query each time.
 const RELAY_POLL: Duration = Duration::from_millis(250);
 
-fn redis_transport(app: &AppContext) -> anyhow::Result<RedisQueue> {
-    let Some(url) = &app.config.redis_url else {
-        anyhow::bail!("TASKLANE_QUEUE={:?} needs TASKLANE_REDIS_URL", app.config.queue);
-    };
-    RedisQueue::connect(url.expose_secret(), &app.config.redis_prefix)
-}
-
 /// The SQS transport, on the outbound AWS configuration shared with SES and DynamoDB.
 pub async fn sqs_transport(app: &AppContext) -> SqsQueue {
-    SqsQueue::new(app.outbound.sqs().await.clone(), &app.config.sqs_queue_prefix)
+    queues::sqs_transport(&app.config, &app.outbound).await
 }
 
-/// The transport the configuration asks for; build it once per process.
+/// The transport the configuration asks for (one per process, shared with the API).
 pub async fn transport(app: &AppContext) -> anyhow::Result<Arc<dyn Transport>> {
-    match app.config.queue {
-        QueueTransport::Embedded => Ok(Arc::new(SqlQueue::new(app.db.clone()))),
-        QueueTransport::Redis => Ok(Arc::new(redis_transport(app)?)),
-        QueueTransport::Sqs => {
-            let sqs: Arc<dyn Transport> = Arc::new(sqs_transport(app).await);
-            let routes = queues::ON_SQS.iter().map(|queue| ((*queue).to_owned(), sqs.clone())).collect();
-            Ok(Arc::new(Routed::new(routes, Arc::new(redis_transport(app)?))))
-        }
-    }
+    app.transport().await
 }
 
 /// The mailer the configuration asks for.

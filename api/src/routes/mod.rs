@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod health;
 pub mod notifications;
+pub mod reports;
 pub mod tasks;
 
 use serde::Serialize;

@@ -177,3 +177,39 @@ impl TestApp {
         body["Task_id"].as_i64().unwrap()
     }
 }
+
+/// One email the file mailer wrote.
+#[derive(Debug)]
+pub struct Mail {
+    pub to: String,
+    pub subject: String,
+    pub text: String,
+}
+
+/// The `.eml` files the file mailer wrote, as written.
+pub fn eml_files(app: &TestApp) -> Vec<Vec<u8>> {
+    let dir = app.ctx.config.data_dir.join("mail");
+    let Ok(entries) = std::fs::read_dir(&dir) else { return Vec::new() };
+    entries
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().and_then(|e| e.to_str()) == Some("eml"))
+        .map(|path| std::fs::read(path).unwrap())
+        .collect()
+}
+
+/// The emails the file mailer wrote: recipient, subject and plain text.
+pub fn mails(app: &TestApp) -> Vec<Mail> {
+    let mut mails = Vec::new();
+    for raw in eml_files(app) {
+        let parsed = mailparse::parse_mail(&raw).unwrap();
+        let header = |name: &str| parsed.headers.iter().find(|h| h.get_key() == name).unwrap();
+        let to = match &mailparse::addrparse_header(header("To")).unwrap()[0] {
+            mailparse::MailAddr::Single(single) => single.addr.clone(),
+            mailparse::MailAddr::Group(group) => panic!("a group recipient: {group:?}"),
+        };
+        let plain = parsed.subparts.iter().find(|part| part.ctype.mimetype == "text/plain").unwrap();
+        let text = plain.get_body().unwrap().replace("\r\n", "\n");
+        mails.push(Mail { to, subject: header("Subject").get_value(), text });
+    }
+    mails
+}

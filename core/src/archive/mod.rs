@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::task_events;
 
@@ -99,19 +99,56 @@ pub async fn sweep(app: &AppContext) -> Result<usize> {
     Ok(archived)
 }
 
+/// Events deleted per prune statement.
+const PRUNE_BATCH: usize = 1000;
+
 /// Deletes events archived to DynamoDB and older than the retention period; returns how many.
 /// Nothing is pruned with the `local` archive: the database is the archive.
+///
+/// A task's latest event before the cutoff stays (unless it is the task's deletion): it holds
+/// the task's state at the cutoff, which reports of every period inside the retention need.
 pub async fn prune(app: &AppContext, now: DateTime<Utc>) -> Result<u64> {
     if app.config.archive.store == ArchiveStore::Local {
         return Ok(0);
     }
-    let cutoff = crate::stored(now - chrono::Duration::days(i64::from(app.config.archive.retention_days)));
-    let result = task_events::Entity::delete_many()
-        .filter(task_events::Column::ArchivedAt.is_not_null())
-        .filter(task_events::Column::CreatedAt.lt(cutoff))
-        .exec(&app.db)
-        .await?;
-    Ok(result.rows_affected)
+    let cutoff = crate::stored(retention_horizon(app, now));
+    let backend = app.db.get_database_backend();
+    let mut pruned = 0;
+    loop {
+        // Two statements, as MySQL cannot delete from a table its subquery reads.
+        let rows = app
+            .db
+            .query_all_raw(Statement::from_sql_and_values(
+                backend,
+                "SELECT e.id FROM task_events e WHERE e.archived_at IS NOT NULL AND e.created_at < ? \
+                 AND (e.kind = 'task.deleted' OR EXISTS (SELECT 1 FROM task_events n \
+                 WHERE n.task_id = e.task_id AND n.seq > e.seq AND n.created_at < ?)) LIMIT ?",
+                [cutoff.into(), cutoff.into(), (PRUNE_BATCH as u64).into()],
+            ))
+            .await?;
+        let ids = rows.iter().map(|row| row.try_get::<i64>("", "id")).collect::<std::result::Result<Vec<_>, _>>()?;
+        if ids.is_empty() {
+            return Ok(pruned);
+        }
+        let count = ids.len();
+        pruned += task_events::Entity::delete_many()
+            .filter(task_events::Column::Id.is_in(ids))
+            .exec(&app.db)
+            .await?
+            .rows_affected;
+        if count < PRUNE_BATCH {
+            return Ok(pruned);
+        }
+    }
+}
+
+/// The oldest instant whose events the database still holds in full at `now`: the retention
+/// cutoff with the DynamoDB archive, none with the local one.
+pub fn retention_horizon(app: &AppContext, now: DateTime<Utc>) -> DateTime<Utc> {
+    match app.config.archive.store {
+        ArchiveStore::Local => DateTime::<Utc>::MIN_UTC,
+        ArchiveStore::Dynamodb => now - chrono::Duration::days(i64::from(app.config.archive.retention_days)),
+    }
 }
 
 /// Creates the archive's storage (the DynamoDB table and its index) if it does not exist;

@@ -99,6 +99,81 @@ impl Changes {
     }
 }
 
+/// What reports need of a task at one moment, stored beside each event as the state right
+/// after it: with it, "whose was this task, and where did it stand, at instant T" is one
+/// indexed query over the events.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaskState {
+    /// Person in charge.
+    pub pic_id: Option<i64>,
+    /// Status.
+    pub status: TaskStatus,
+    /// Priority.
+    pub priority: Priority,
+    /// Deadline.
+    pub deadline: Option<DateTime<Utc>>,
+    /// When the task was created.
+    pub created_at: DateTime<Utc>,
+    /// When it first moved to `in_progress`.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it last became done, while done.
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+impl TaskState {
+    /// The state `task` shows.
+    pub fn of(task: &TaskView) -> Self {
+        Self {
+            pic_id: task.pic_id,
+            status: task.status,
+            priority: task.priority,
+            deadline: task.deadline,
+            created_at: task.created_at,
+            started_at: task.started_at,
+            completed_at: task.completed_at,
+        }
+    }
+
+    /// The state after `changes` were made at `at`: a task's first move to `in_progress`
+    /// starts it, a move to done completes it, and a move away from done forgets the completion.
+    pub fn after(&self, changes: &Changes, at: DateTime<Utc>) -> Self {
+        let mut next = self.clone();
+        if let Some(pic) = &changes.pic_id {
+            next.pic_id = pic.new;
+        }
+        if let Some(priority) = &changes.priority {
+            next.priority = priority.new;
+        }
+        if let Some(deadline) = &changes.deadline {
+            next.deadline = deadline.new;
+        }
+        if let Some(status) = &changes.status {
+            next.status = status.new;
+            if status.new == TaskStatus::InProgress && next.started_at.is_none() {
+                next.started_at = Some(at);
+            }
+            next.completed_at = match (status.old, status.new) {
+                (TaskStatus::Done, TaskStatus::Done) => self.completed_at,
+                (_, TaskStatus::Done) => Some(at),
+                _ => None,
+            };
+        }
+        next
+    }
+
+    /// The row values that record this state beside an event.
+    pub fn record(&self, event: &mut task_events::ActiveModel) {
+        use sea_orm::ActiveValue::Set;
+        event.pic_id = Set(self.pic_id);
+        event.status = Set(Some(self.status.as_str().to_owned()));
+        event.priority = Set(Some(self.priority.rank()));
+        event.deadline = Set(self.deadline.map(crate::stored));
+        event.task_created_at = Set(Some(crate::stored(self.created_at)));
+        event.started_at = Set(self.started_at.map(crate::stored));
+        event.completed_at = Set(self.completed_at.map(crate::stored));
+    }
+}
+
 /// What an event says: the task as it stood afterwards, and what changed.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventPayload {
@@ -205,6 +280,13 @@ mod tests {
             created_at: "2026-11-26T10:00:00Z".parse::<DateTime<Utc>>().unwrap().naive_utc(),
             published_at: None,
             archived_at: None,
+            pic_id: None,
+            status: None,
+            priority: None,
+            deadline: None,
+            task_created_at: None,
+            started_at: None,
+            completed_at: None,
         };
         let outbound = TaskEventJob::outbound(stored);
         assert_eq!(outbound.dedup_key, job.dedup_key());

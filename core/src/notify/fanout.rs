@@ -23,6 +23,7 @@ pub fn recipients(kind: NotificationKind, task: &TaskView, previous_pic: Option<
         NotificationKind::Assigned => vec![task.pic_id, previous_pic, task.supervisor_id],
         NotificationKind::StatusChanged => vec![task.creator_id, task.pic_id, task.supervisor_id],
         NotificationKind::Updated | NotificationKind::DueSoon | NotificationKind::Overdue => vec![task.pic_id],
+        NotificationKind::ReportWeekly | NotificationKind::ReportMonthly => Vec::new(),
     };
     let mut ids = Vec::new();
     for id in wanted.into_iter().flatten() {
@@ -204,6 +205,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
             completed_at: None,
+            started_at: None,
         }
     }
 

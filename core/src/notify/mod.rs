@@ -1,5 +1,5 @@
 //! Notifications: who hears about a task event (`fanout`), the in-app inbox, email (one job
-//! per email, or a daily digest), deadline reminders and operator alerts on Discord. Every
+//! per email, or a daily digest), deadline reminders, report emails and operator alerts on Discord. Every
 //! notification is a row unique on (source, recipient, channel), so a redelivered event or a
 //! repeated sweep never notifies twice.
 
@@ -10,4 +10,5 @@ pub mod inbox;
 pub mod model;
 pub mod prefs;
 pub mod reminders;
+pub mod reports;
 pub mod templates;

@@ -30,11 +30,17 @@ pub enum NotificationKind {
     /// A task's deadline has passed.
     #[serde(rename = "task.overdue")]
     Overdue,
+    /// A scheduled weekly report is ready (email only).
+    #[serde(rename = "report.weekly")]
+    ReportWeekly,
+    /// A scheduled monthly report is ready (email only).
+    #[serde(rename = "report.monthly")]
+    ReportMonthly,
 }
 
 impl NotificationKind {
     /// Every kind, as preferences name them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 9] = [
         Self::Created,
         Self::Assigned,
         Self::StatusChanged,
@@ -42,6 +48,8 @@ impl NotificationKind {
         Self::Deleted,
         Self::DueSoon,
         Self::Overdue,
+        Self::ReportWeekly,
+        Self::ReportMonthly,
     ];
 
     /// The stored spelling, e.g. `task.due_soon`.
@@ -54,6 +62,8 @@ impl NotificationKind {
             Self::Deleted => EventKind::Deleted.as_str(),
             Self::DueSoon => "task.due_soon",
             Self::Overdue => "task.overdue",
+            Self::ReportWeekly => "report.weekly",
+            Self::ReportMonthly => "report.monthly",
         }
     }
 
@@ -148,4 +158,11 @@ pub struct Details {
     pub changes: Vec<ChangeLine>,
     /// The task's deadline at the time.
     pub deadline: Option<DateTime<Utc>>,
+}
+
+/// What a report email's notification holds: the report, rendered when the email is sent.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportDetails {
+    /// The report.
+    pub report_id: i64,
 }

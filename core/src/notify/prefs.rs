@@ -42,8 +42,8 @@ pub struct NotificationPrefs {
     /// How notification emails are delivered.
     pub email: EmailDelivery,
     /// Per notification kind (`task.created`, `task.assigned`, `task.status_changed`,
-    /// `task.updated`, `task.deleted`, `task.due_soon`, `task.overdue`): `false` turns its
-    /// email off. Kinds not listed are on.
+    /// `task.updated`, `task.deleted`, `task.due_soon`, `task.overdue`, `report.weekly`,
+    /// `report.monthly`): `false` turns its email off. Kinds not listed are on.
     pub email_kinds: BTreeMap<String, bool>,
 }
 

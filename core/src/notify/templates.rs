@@ -11,6 +11,8 @@ use serde::Serialize;
 
 use super::model::Details;
 use super::prefs::Language;
+use crate::reports::ReportView;
+use crate::reports::figures::Figures;
 
 /// A rendered email.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "digest.txt",
     "digest.html",
     "digest_subject.txt",
+    "report.txt",
+    "report.html",
     "en/words.txt",
     "en/task.created.txt",
     "en/task.assigned.txt",
@@ -44,6 +48,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "en/task.deleted.txt",
     "en/task.due_soon.txt",
     "en/task.overdue.txt",
+    "en/report.weekly.txt",
+    "en/report.monthly.txt",
     "ko/words.txt",
     "ko/task.created.txt",
     "ko/task.assigned.txt",
@@ -52,6 +58,8 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "ko/task.deleted.txt",
     "ko/task.due_soon.txt",
     "ko/task.overdue.txt",
+    "ko/report.weekly.txt",
+    "ko/report.monthly.txt",
 ];
 
 #[expect(clippy::expect_used, reason = "the templates are compiled in and every one is rendered by the tests")]
@@ -192,6 +200,99 @@ pub fn digest(items: &[(String, Details)], lang: Language, public_url: &str) -> 
     })
 }
 
+/// Reads one count out of a report's figures.
+type Count = fn(&Figures) -> u64;
+
+/// The widest bar of a report email's chart, in pixels.
+const CHART_WIDTH: u64 = 160;
+
+/// The email saying a report is ready: its key figures with their change since the period
+/// before, a created-vs-completed chart drawn with table cells, and a link to the report.
+pub fn report(report: &ReportView, lang: Language, public_url: &str) -> Result<Rendered, minijinja::Error> {
+    #[derive(Serialize)]
+    struct Figure {
+        name: &'static str,
+        value: String,
+        change: Option<String>,
+    }
+    #[derive(Serialize)]
+    struct Point {
+        date: String,
+        created: u64,
+        completed: u64,
+        created_width: u64,
+        completed_width: u64,
+    }
+    let summary = render(
+        &format!("{}/report.{}.txt", code(lang), report.period.as_str()),
+        context! { start => report.start.to_string(), end => report.end.to_string() },
+    )?
+    .trim()
+    .to_owned();
+    let content = report.content.as_ref();
+    let now = content.map(|c| c.figures.clone()).unwrap_or_default();
+    let before = content.and_then(|c| c.previous.clone());
+    let counts: [(&str, Count); 6] = [
+        ("completed", |f| f.completed),
+        ("newly_assigned", |f| f.newly_assigned),
+        ("created", |f| f.created),
+        ("reopened", |f| f.reopened),
+        ("open_at_end", |f| f.open_at_end),
+        ("overdue_at_end", |f| f.overdue_at_end),
+    ];
+    let mut figures: Vec<Figure> = counts
+        .iter()
+        .map(|(name, get)| Figure {
+            name,
+            value: get(&now).to_string(),
+            change: before.as_ref().map(|before| signed(get(&now) as i64 - get(before) as i64, "")),
+        })
+        .collect();
+    let percent = |rate: Option<f64>| rate.map(|rate| (rate * 100.0).round() as i64);
+    figures.push(Figure {
+        name: "completion_rate",
+        value: percent(now.completion_rate).map_or_else(|| "–".to_owned(), |p| format!("{p}%")),
+        change: match (percent(now.completion_rate), before.as_ref().and_then(|b| percent(b.completion_rate))) {
+            (Some(now), Some(before)) => Some(signed(now - before, " pt")),
+            _ => None,
+        },
+    });
+    let series = content.map(|c| c.series.as_slice()).unwrap_or_default();
+    let peak = series.iter().map(|p| p.created.max(p.completed)).max().unwrap_or(0).max(1);
+    let width = |count: u64| count * CHART_WIDTH / peak;
+    let series: Vec<Point> = series
+        .iter()
+        .map(|p| Point {
+            date: p.date.to_string(),
+            created: p.created,
+            completed: p.completed,
+            created_width: width(p.created),
+            completed_width: width(p.completed),
+        })
+        .collect();
+    let values = context! {
+        lang => code(lang),
+        summary => summary,
+        figures => figures,
+        series => series,
+        link => format!("{public_url}/reports/{}", report.id),
+    };
+    Ok(Rendered {
+        subject: format!("[tasklane] {summary}"),
+        text: render("report.txt", values.clone())?,
+        html: render("report.html", values)?,
+    })
+}
+
+/// A change with its sign: `+2`, `−1`, `±0`.
+fn signed(change: i64, unit: &str) -> String {
+    match change {
+        0 => format!("±0{unit}"),
+        c if c > 0 => format!("+{c}{unit}"),
+        c => format!("−{}{unit}", c.unsigned_abs()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +342,8 @@ mod tests {
             old: None,
             new: Some("<img src=x onerror=y>".into()),
         });
-        for kind in crate::notify::model::NotificationKind::ALL.map(|kind| kind.as_str()) {
+        let kinds = crate::notify::model::NotificationKind::ALL.map(|kind| kind.as_str());
+        for kind in kinds.into_iter().filter(|kind| kind.starts_with("task.")) {
             for lang in [Language::En, Language::Ko] {
                 let line = summary(kind, &hostile, lang).unwrap();
                 assert!(line.contains("<script>"), "plain text stays as written: {line}");
@@ -254,5 +356,51 @@ mod tests {
         }
         let ko = digest(&[("task.created".to_owned(), details())], Language::Ko, "https://tl.example").unwrap();
         assert_eq!(ko.subject, "[tasklane] tasklane 알림 모음: 1건");
+    }
+
+    #[test]
+    fn a_report_email_shows_figures_with_their_change_and_a_chart_in_both_languages() {
+        use crate::reports::figures::SeriesPoint;
+        use crate::reports::{ReportContent, ReportStatus, Scope, period::PeriodKind};
+        let figures = |completed, rate| Figures { completed, completion_rate: rate, ..Figures::default() };
+        let report = ReportView {
+            id: 7,
+            scope: Scope::Me,
+            user_id: Some(2),
+            period: PeriodKind::Weekly,
+            start: "2026-11-23".parse().unwrap(),
+            end: "2026-11-29".parse().unwrap(),
+            starts_at: "2026-11-23T00:00:00Z".parse().unwrap(),
+            ends_at: "2026-11-30T00:00:00Z".parse().unwrap(),
+            status: ReportStatus::Ready,
+            generated_at: None,
+            error: None,
+            content: Some(ReportContent {
+                figures: figures(3, Some(0.75)),
+                previous: Some(figures(5, Some(0.5))),
+                series: vec![
+                    SeriesPoint { date: "2026-11-23".parse().unwrap(), created: 4, completed: 2 },
+                    SeriesPoint { date: "2026-11-24".parse().unwrap(), created: 0, completed: 1 },
+                ],
+                top_open: Vec::new(),
+                members: None,
+                as_of: "2026-11-30T00:00:00Z".parse().unwrap(),
+            }),
+        };
+        let en = super::report(&report, Language::En, "https://tl.example").unwrap();
+        assert_eq!(en.subject, "[tasklane] Your weekly report: 2026-11-23 – 2026-11-29");
+        assert!(
+            en.text.contains("- Completed: 3 (−2)") && en.text.contains("- Completion rate: 75% (+25 pt)"),
+            "{}",
+            en.text
+        );
+        assert!(en.text.contains("2026-11-23  created 4, completed 2"), "{}", en.text);
+        assert!(en.html.contains("https://tl.example/reports/7"));
+        // The busiest day's bar is full width; an empty one draws no cell.
+        assert!(en.html.contains("width=\"160\"") && en.html.contains("width=\"80\""), "{}", en.html);
+        assert!(!en.html.contains("<img") && !en.html.contains("<script"));
+        let ko = super::report(&report, Language::Ko, "https://tl.example").unwrap();
+        assert_eq!(ko.subject, "[tasklane] 주간 보고서: 2026-11-23 ~ 2026-11-29");
+        assert!(ko.text.contains("- 완료: 3 (−2)"), "{}", ko.text);
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Error, Result};
 
 /// How long a report's period is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PeriodKind {
     /// An ISO week, Monday to Sunday.
@@ -25,6 +25,29 @@ impl PeriodKind {
             "monthly" => Ok(Self::Monthly),
             other => Err(Error::invalid("invalid_period", format!("period '{other}' is not weekly or monthly"))),
         }
+    }
+
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+        }
+    }
+
+    /// The first day of the period after the one starting on `first_day`.
+    fn next_first_day(self, first_day: NaiveDate) -> NaiveDate {
+        match self {
+            Self::Weekly => first_day.checked_add_days(Days::new(7)),
+            Self::Monthly => first_day.checked_add_months(Months::new(1)),
+        }
+        .unwrap_or(NaiveDate::MAX)
+    }
+
+    /// The last day of the period starting on `first_day`.
+    pub fn last_day(self, first_day: NaiveDate) -> NaiveDate {
+        let next = self.next_first_day(first_day);
+        next.pred_opt().unwrap_or(next)
     }
 }
 
@@ -45,7 +68,7 @@ pub struct Period {
 
 /// The first instant of `day` in `zone`. Where a clock change skips midnight, the day begins
 /// at the first instant that exists.
-fn start_of(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
+pub fn start_of(day: NaiveDate, zone: Tz) -> DateTime<Utc> {
     let mut time = NaiveTime::MIN;
     loop {
         if let Some(at) = zone.from_local_datetime(&day.and_time(time)).earliest() {
@@ -76,13 +99,14 @@ impl Period {
 
     /// The period of `kind` whose (aligned) first day is `first_day`.
     fn from_first_day(kind: PeriodKind, first_day: NaiveDate, zone: Tz) -> Self {
-        let next = match kind {
-            PeriodKind::Weekly => first_day.checked_add_days(Days::new(7)),
-            PeriodKind::Monthly => first_day.checked_add_months(Months::new(1)),
+        let next = kind.next_first_day(first_day);
+        Self {
+            kind,
+            first_day,
+            last_day: kind.last_day(first_day),
+            start: start_of(first_day, zone),
+            end: start_of(next, zone),
         }
-        .unwrap_or(NaiveDate::MAX);
-        let last_day = next.pred_opt().unwrap_or(next);
-        Self { kind, first_day, last_day, start: start_of(first_day, zone), end: start_of(next, zone) }
     }
 
     /// The period of `kind` that `at` falls in.

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tasklane_entity::{task_events, tasks, users};
 
 use crate::auth::Principal;
-use crate::events::{Change, Changes, EventKind, EventPayload};
+use crate::events::{Change, Changes, EventKind, EventPayload, TaskState};
 use crate::{AppContext, Error, Result};
 use fields::{Patch, Priority, TaskStatus, UserRef, parse_contents, parse_deadline, parse_name};
 
@@ -181,8 +181,9 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         Some(user) if !is_blank(user) => Some(resolve_user(&ctx.db, user, "supervisor").await?),
         _ => None,
     };
-    let now = crate::now();
+    let now = ctx.clock.now();
     let completed_at = (status == TaskStatus::Done).then_some(now);
+    let started_at = (status == TaskStatus::InProgress).then_some(now);
     let txn = ctx.db.begin().await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
@@ -199,6 +200,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         created_at: Set(crate::stored(now)),
         updated_at: Set(crate::stored(now)),
         completed_at: Set(completed_at.map(crate::stored)),
+        started_at: Set(started_at.map(crate::stored)),
         ..Default::default()
     })
     .exec(&txn)
@@ -217,9 +219,11 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         created_at: now,
         updated_at: now,
         completed_at,
+        started_at,
     };
-    let created = payload(&view, Changes::default());
-    record_events(&txn, &view, who.user_id, 0, vec![(EventKind::Created, created)], now).await?;
+    let created =
+        Recorded { kind: EventKind::Created, payload: payload(&view, Changes::default()), state: TaskState::of(&view) };
+    record_events(&txn, view.id, who.user_id, 0, vec![created], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)
@@ -311,7 +315,7 @@ pub async fn update(
         {
             return Err(stale(task.version));
         }
-        match apply_change(&txn, who, &task, &change).await? {
+        match apply_change(&txn, who, &task, &change, ctx.clock.now()).await? {
             Some(view) => {
                 txn.commit().await?;
                 ctx.events_written.notify_one();
@@ -334,6 +338,7 @@ async fn apply_change(
     who: &Principal,
     task: &tasks::Model,
     change: &ParsedChange,
+    now: DateTime<Utc>,
 ) -> Result<Option<TaskView>> {
     if !can_edit(who, task) {
         return Err(Error::forbidden("only the task's creator, PIC, supervisor or an admin may change it"));
@@ -374,14 +379,18 @@ async fn apply_change(
         return Ok(Some(old));
     }
 
-    let now = crate::now();
+    // Each event records the state right after it, so one edit that reassigns a task and
+    // reopens it shows both steps; its payload carries the task as it stands after the edit.
+    let mut state = TaskState::of(&old);
+    let mut states = Vec::with_capacity(changes.len());
+    for (_, changes) in &changes {
+        state = state.after(changes, now);
+        states.push(state.clone());
+    }
     new.updated_at = now;
     new.version = old.version + changes.len() as i32;
-    new.completed_at = match (old.status, new.status) {
-        (TaskStatus::Done, TaskStatus::Done) => old.completed_at,
-        (_, TaskStatus::Done) => Some(now),
-        _ => None,
-    };
+    new.completed_at = state.completed_at;
+    new.started_at = state.started_at;
     let written = tasks::Entity::update_many()
         .set(tasks::ActiveModel {
             name: Set(new.name.clone()),
@@ -394,6 +403,7 @@ async fn apply_change(
             version: Set(new.version),
             updated_at: Set(crate::stored(now)),
             completed_at: Set(new.completed_at.map(crate::stored)),
+            started_at: Set(new.started_at.map(crate::stored)),
             ..Default::default()
         })
         .filter(tasks::Column::Id.eq(task.id))
@@ -405,32 +415,45 @@ async fn apply_change(
     }
     // Each event carries the task as it stands afterwards, so consumers (notifications, the
     // archive) see who was involved at that moment, not whoever is involved when they run.
-    let events = changes.into_iter().map(|(kind, changes)| (kind, payload(&new, changes))).collect();
-    record_events(txn, &new, who.user_id, old.version, events, now).await?;
+    let events = changes
+        .into_iter()
+        .zip(states)
+        .map(|((kind, changes), state)| Recorded { kind, payload: payload(&new, changes), state })
+        .collect();
+    record_events(txn, new.id, who.user_id, old.version, events, now).await?;
     Ok(Some(new))
+}
+
+/// An event about to be written: what happened, what it says, and the state it left.
+struct Recorded {
+    kind: EventKind,
+    payload: EventPayload,
+    state: TaskState,
 }
 
 async fn record_events(
     txn: &DatabaseTransaction,
-    task: &TaskView,
+    task_id: i64,
     actor_id: i64,
     version_before: i32,
-    events: Vec<(EventKind, EventPayload)>,
+    events: Vec<Recorded>,
     at: DateTime<Utc>,
 ) -> Result<()> {
     let mut rows = Vec::with_capacity(events.len());
-    for (i, (kind, payload)) in events.into_iter().enumerate() {
-        rows.push(task_events::ActiveModel {
-            task_id: Set(task.id),
+    for (i, event) in events.into_iter().enumerate() {
+        let mut row = task_events::ActiveModel {
+            task_id: Set(task_id),
             seq: Set(version_before + i as i32 + 1),
             actor_id: Set(Some(actor_id)),
-            kind: Set(kind.as_str().to_owned()),
-            payload: Set(serde_json::to_value(payload)?),
+            kind: Set(event.kind.as_str().to_owned()),
+            payload: Set(serde_json::to_value(event.payload)?),
             created_at: Set(crate::stored(at)),
             published_at: Set(None),
             archived_at: Set(None),
             ..Default::default()
-        });
+        };
+        event.state.record(&mut row);
+        rows.push(row);
     }
     task_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
     Ok(())
@@ -472,9 +495,10 @@ pub async fn delete(
         return Err(stale(task.version + 1));
     }
     let view = TaskView::from(task);
-    let now = crate::now();
-    let deleted = payload(&view, Changes::default());
-    record_events(&txn, &view, who.user_id, view.version, vec![(EventKind::Deleted, deleted)], now).await?;
+    let now = ctx.clock.now();
+    let deleted =
+        Recorded { kind: EventKind::Deleted, payload: payload(&view, Changes::default()), state: TaskState::of(&view) };
+    record_events(&txn, view.id, who.user_id, view.version, vec![deleted], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)

@@ -36,6 +36,9 @@ pub struct TaskView {
     pub updated_at: DateTime<Utc>,
     /// When it became done, while done.
     pub completed_at: Option<DateTime<Utc>>,
+    /// When work on it first started (it first moved to `in_progress`).
+    #[serde(default)]
+    pub started_at: Option<DateTime<Utc>>,
 }
 
 impl From<tasks::Model> for TaskView {
@@ -54,6 +57,7 @@ impl From<tasks::Model> for TaskView {
             created_at: task.created_at.and_utc(),
             updated_at: task.updated_at.and_utc(),
             completed_at: task.completed_at.map(|at| at.and_utc()),
+            started_at: task.started_at.map(|at| at.and_utc()),
         }
     }
 }

@@ -16,7 +16,7 @@ use tasklane_entity::{notifications, users};
 use tasklane_jobs::grouped::Grouped;
 use tasklane_jobs::{Job, JobError, NewJob};
 
-use super::model::{Channel, DeliveryStatus, Details};
+use super::model::{Channel, DeliveryStatus, Details, ReportDetails};
 use super::prefs::NotificationPrefs;
 use super::templates;
 use crate::{AppContext, Result, queues};
@@ -172,17 +172,25 @@ pub async fn send_email(app: &AppContext, postman: &Postman, job: SendEmail) -> 
         record_failure(app, vec![notification.id], &reason).await?;
         return Ok(());
     };
-    let details: Details = serde_json::from_value(notification.details.clone()).map_err(|err| {
-        JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id))
-    })?;
     let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
+    let unreadable = |err: serde_json::Error| {
+        JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id))
+    };
+    let public_url = &app.config.notify.public_url;
+    let content = if notification.kind.starts_with("report.") {
+        let details: ReportDetails = serde_json::from_value(notification.details.clone()).map_err(unreadable)?;
+        let report = crate::reports::load(app, details.report_id).await?;
+        templates::report(&report, language, public_url).map_err(unrenderable)?
+    } else {
+        let details: Details = serde_json::from_value(notification.details.clone()).map_err(unreadable)?;
+        templates::email(&notification.kind, &details, language, public_url).map_err(unrenderable)?
+    };
     let message = EmailMessage {
         key: format!("notification-{}", notification.id),
         from: app.config.notify.email_from.clone(),
         to: user.email,
         to_name: Some(user.display_name),
-        content: templates::email(&notification.kind, &details, language, &app.config.notify.public_url)
-            .map_err(unrenderable)?,
+        content,
     };
     postman.deliver(app, vec![notification.id], message).await
 }
