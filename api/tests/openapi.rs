@@ -46,8 +46,11 @@ async fn every_documented_operation_is_routed() {
     assert!(paths["/api/sign_in"].get("get").is_some());
     // The request and response types are published as schemas.
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for schema in ["NewTask", "TaskChange", "TaskView", "ErrorBody", "SignIn", "SignedIn"] {
+    let reports = ["ReportRequest", "ReportView", "ReportPage", "Figures", "ReportContent", "SeriesPoint", "OpenTask"];
+    for schema in ["NewTask", "TaskChange", "TaskView", "ErrorBody", "SignIn", "SignedIn"].into_iter().chain(reports) {
         assert!(schemas.contains_key(schema), "{schema} missing");
     }
     assert_eq!(doc["components"]["securitySchemes"]["bearer"]["scheme"], "bearer");
+    let report = serde_json::to_string(&schemas["ReportView"]).unwrap();
+    assert!(report.contains("ReportContent"), "a report's figures are documented: {report}");
 }

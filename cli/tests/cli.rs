@@ -231,3 +231,46 @@ fn user_tables_line_up_with_korean_display_names() {
     assert_eq!(starts.len(), 3, "{table}");
     assert!(starts.iter().all(|&start| start == starts[0]), "columns do not line up:\n{table}");
 }
+
+#[test]
+fn operators_generate_list_show_and_export_reports() {
+    let env = Env::new();
+    env.ok(&["migrate", "up"], None);
+    env.ok(&["users", "create", "ana@example.com", "--name", "Ana"], Some("a long password\n"));
+    env.ok(&["users", "create", "ben@example.com", "--name", "Ben"], Some("a long password\n"));
+
+    let shown = env.ok(&["reports", "generate", "--period", "weekly", "--user", "ana@example.com"], None);
+    assert!(shown.starts_with("report 1: weekly report for user 1"), "{shown}");
+    assert!(shown.contains("FIGURE") && shown.contains("open_at_start") && shown.contains("DATE"), "{shown}");
+    let all = env.ok(&["reports", "generate", "--period", "monthly", "--all", "-o", "json"], None);
+    let all: serde_json::Value = serde_json::from_str(&all).unwrap();
+    assert_eq!(all["generated"], 2);
+    env.ok(&["reports", "generate", "--period", "weekly", "--team", "--async"], None);
+
+    let listed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["reports", "list", "--user", "ana@example.com", "-o", "json"], None)).unwrap();
+    let periods: Vec<&str> = listed.as_array().unwrap().iter().map(|r| r["period"].as_str().unwrap()).collect();
+    assert_eq!(periods.len(), 2, "{listed}");
+    let team = env.ok(&["reports", "list", "--team"], None);
+    assert!(team.contains("team") && team.contains("pending"), "enqueued, no worker ran: {team}");
+
+    let csv = env.ok(&["reports", "export", "1", "--format", "csv"], None);
+    assert!(csv.starts_with("section,user_id,name,date,value,previous\n"), "{csv}");
+    let file = env.dir.join("report.md");
+    env.ok(&["reports", "export", "1", "--format", "md", "--file", file.to_str().unwrap()], None);
+    assert!(std::fs::read_to_string(&file).unwrap().starts_with("# weekly report for user 1"));
+    let json: serde_json::Value = serde_json::from_str(&env.ok(&["reports", "show", "1", "-o", "json"], None)).unwrap();
+    assert_eq!(json["status"], "ready");
+
+    for bad in [
+        vec!["reports", "generate", "--period", "weekly"],
+        vec!["reports", "generate", "--period", "weekly", "--user", "nobody@example.com"],
+        vec!["reports", "generate", "--period", "weekly", "--all", "--start", "2026-12-02"],
+        vec!["reports", "show", "999"],
+    ] {
+        let out = env.run(&bad, None);
+        assert!(!out.status.success(), "{bad:?} succeeded");
+        let stderr = String::from_utf8(out.stderr).unwrap();
+        assert!(!stderr.is_empty() && !stderr.contains("panicked"), "{bad:?}: {stderr}");
+    }
+}

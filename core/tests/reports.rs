@@ -337,3 +337,132 @@ async fn periods_past_event_retention_keep_their_stored_report_or_are_refused() 
     assert!(job.is_none());
     assert_eq!(stored, ready);
 }
+
+#[tokio::test]
+async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_task() {
+    use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
+    use sea_orm_migration::MigratorTrait;
+    use tasklane_entity::{task_events, tasks, users};
+
+    let (url, _dir) = tasklane_testkit::fresh_database().await;
+    let config =
+        tasklane_core::config::Config::from_sources(None, |key| (key == "TASKLANE_DATABASE_URL").then(|| url.clone()))
+            .unwrap();
+    let db = tasklane_core::db::connect(&config).await.unwrap();
+    // The schema as the previous release left it.
+    tasklane_migration::Migrator::up(&db, Some(4)).await.unwrap();
+    let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap().naive_utc();
+    for (id, email) in [(1, "u@example.com"), (2, "v@example.com")] {
+        users::Entity::insert(users::ActiveModel {
+            id: Set(id),
+            email: Set(email.into()),
+            password_hash: Set("x".into()),
+            display_name: Set(email.into()),
+            role: Set("member".into()),
+            disabled: Set(false),
+            notification_prefs: Set(json!({})),
+            token_version: Set(0),
+            created_at: Set(at("2026-11-01T00:00:00Z")),
+            updated_at: Set(at("2026-11-01T00:00:00Z")),
+        })
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    }
+    for (id, status, pic) in [(1, "done", 2), (2, "pending", 1)] {
+        tasks::Entity::insert(tasks::ActiveModel {
+            id: Set(id),
+            name: Set(format!("task {id}")),
+            contents: Set(String::new()),
+            status: Set(status.into()),
+            priority: Set(3),
+            pic_id: Set(Some(pic)),
+            creator_id: Set(Some(1)),
+            version: Set(4),
+            created_at: Set(at("2026-11-20T10:00:00Z")),
+            updated_at: Set(at("2026-11-22T10:00:00Z")),
+            ..Default::default()
+        })
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    }
+    let snapshot = |status: &str, pic: i64| {
+        json!({ "id": 1, "name": "task 1", "contents": "", "status": status, "priority": "high",
+                "deadline": "2026-11-30T00:00:00Z", "pic_id": pic, "supervisor_id": null, "creator_id": 1,
+                "version": 1, "created_at": "2026-11-20T10:00:00Z", "updated_at": "2026-11-20T10:00:00Z",
+                "completed_at": null })
+    };
+    let done = snapshot("done", 2);
+    let events = [
+        (1, 1, "task.created", json!({ "task": snapshot("pending", 1) }), "2026-11-20T10:00:00Z"),
+        (
+            1,
+            2,
+            "task.status_changed",
+            json!({ "task": snapshot("in_progress", 1),
+            "changes": { "status": { "old": "pending", "new": "in_progress" } } }),
+            "2026-11-21T10:00:00Z",
+        ),
+        // One edit: both events carry the task as it stood after the whole edit.
+        (
+            1,
+            3,
+            "task.assigned",
+            json!({ "task": done.clone(), "changes": { "pic_id": { "old": 1, "new": 2 } } }),
+            "2026-11-22T10:00:00Z",
+        ),
+        (
+            1,
+            4,
+            "task.status_changed",
+            json!({ "task": done,
+            "changes": { "status": { "old": "in_progress", "new": "done" } } }),
+            "2026-11-22T10:00:00Z",
+        ),
+        // From before events carried the task.
+        (2, 1, "task.created", json!({}), "2026-11-20T11:00:00Z"),
+    ];
+    for (task_id, seq, kind, payload, when) in events {
+        task_events::Entity::insert(task_events::ActiveModel {
+            task_id: Set(task_id),
+            seq: Set(seq),
+            actor_id: Set(Some(1)),
+            kind: Set(kind.into()),
+            payload: Set(payload),
+            created_at: Set(at(when)),
+            published_at: Set(Some(at(when))),
+            archived_at: Set(None),
+            ..Default::default()
+        })
+        .exec_without_returning(&db)
+        .await
+        .unwrap();
+    }
+
+    tasklane_migration::Migrator::up(&db, None).await.unwrap();
+    let rows = task_events::Entity::find().order_by_asc(task_events::Column::Id).all(&db).await.unwrap();
+    let states: Vec<_> = rows
+        .iter()
+        .map(|e| (e.pic_id, e.status.as_deref(), e.priority, e.started_at.is_some(), e.completed_at))
+        .collect();
+    let finished = Some(at("2026-11-22T10:00:00Z"));
+    assert_eq!(
+        states,
+        [
+            (Some(1), Some("pending"), Some(3), false, None),
+            (Some(1), Some("in_progress"), Some(3), true, None),
+            (Some(2), Some("in_progress"), Some(3), true, None),
+            (Some(2), Some("done"), Some(3), true, finished),
+            (None, Some("pending"), Some(2), false, None),
+        ]
+    );
+    assert!(rows[..4].iter().all(|e| e.deadline == Some(at("2026-11-30T00:00:00Z"))));
+    assert!(rows[..4].iter().all(|e| e.task_created_at == Some(at("2026-11-20T10:00:00Z"))));
+    assert_eq!(rows[3].started_at, Some(at("2026-11-21T10:00:00Z")));
+    let superseded: Vec<_> = rows.iter().map(|e| e.superseded_at).collect();
+    let (second, third) = (Some(at("2026-11-21T10:00:00Z")), Some(at("2026-11-22T10:00:00Z")));
+    assert_eq!(superseded, [second, third, third, None, None]);
+    let task = tasks::Entity::find_by_id(1).one(&db).await.unwrap().unwrap();
+    assert_eq!(task.started_at, Some(at("2026-11-21T10:00:00Z")));
+}

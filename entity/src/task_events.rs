@@ -40,6 +40,8 @@ pub struct Model {
     pub started_at: Option<DateTime>,
     /// When it last became done, while done.
     pub completed_at: Option<DateTime>,
+    /// When the task's next event replaced this state (null while it is the latest).
+    pub superseded_at: Option<DateTime>,
 }
 
 /// Relations of `task_events` (none are navigated from here).

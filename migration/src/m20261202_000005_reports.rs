@@ -1,7 +1,8 @@
 //! Reports: every task event records the task's state right after it (PIC, status, priority,
-//! deadline and its milestones), so a report answers "what stood where at instant T" with
-//! grouped queries over the events instead of replaying JSON; stored reports; and the runs
-//! that schedule them, unique per period so replicas schedule each period once.
+//! deadline and its milestones) and when the task's next event superseded that state, so a
+//! report answers "what stood where at instant T" with grouped queries over the events
+//! instead of replaying JSON; stored reports; and the runs that schedule them, unique per
+//! period so replicas schedule each period once.
 //!
 //! Events written before this migration get their state by replaying each task's events in
 //! order (`payload.task` where the event carries it, otherwise `payload.changes` applied to the
@@ -40,6 +41,7 @@ enum TaskEvents {
     TaskCreatedAt,
     StartedAt,
     CompletedAt,
+    SupersededAt,
 }
 
 #[derive(DeriveIden, Clone, Copy)]
@@ -96,6 +98,7 @@ impl MigrationTrait for Migration {
             instant(db, TaskEvents::TaskCreatedAt).null().to_owned(),
             instant(db, TaskEvents::StartedAt).null().to_owned(),
             instant(db, TaskEvents::CompletedAt).null().to_owned(),
+            instant(db, TaskEvents::SupersededAt).null().to_owned(),
         ];
         for mut column in state_columns {
             manager.alter_table(Table::alter().table(TaskEvents::Table).add_column(&mut column).to_owned()).await?;
@@ -270,6 +273,7 @@ async fn backfill_event_states(conn: &impl ConnectionTrait) -> Result<(), DbErr>
     let backend = conn.get_database_backend();
     let (mut task_id, mut seq) = (i64::MIN, i32::MIN);
     let mut state: Option<State> = None;
+    let mut previous_id: Option<i64> = None;
     loop {
         let rows = conn
             .query_all_raw(Statement::from_sql_and_values(
@@ -287,6 +291,7 @@ async fn backfill_event_states(conn: &impl ConnectionTrait) -> Result<(), DbErr>
             let at: chrono::NaiveDateTime = row.try_get("", "created_at")?;
             if row_task != task_id {
                 state = None;
+                previous_id = None;
             }
             (task_id, seq) = (row_task, row.try_get("", "seq")?);
             let task = payload.get("task").filter(|task| task.is_object());
@@ -299,7 +304,16 @@ async fn backfill_event_states(conn: &impl ConnectionTrait) -> Result<(), DbErr>
                 (_, None) => State::fresh(at),
             };
             write_state(conn, backend, id, &next).await?;
+            if let Some(previous) = previous_id {
+                conn.execute_raw(Statement::from_sql_and_values(
+                    backend,
+                    "UPDATE task_events SET superseded_at = ? WHERE id = ?",
+                    [at.into(), previous.into()],
+                ))
+                .await?;
+            }
             state = Some(next);
+            previous_id = Some(id);
         }
         if (rows.len() as i64) < PAGE {
             return Ok(());

@@ -21,8 +21,9 @@ impl Drop for TempDir {
     }
 }
 
-/// A migrated context on a database of its own, and the directory holding its embedded state.
-pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, TempDir) {
+/// An empty database of its own — SQLite in a new temporary directory, or a new MariaDB/MySQL
+/// database when `TASKLANE_TEST_MYSQL_URL` names a server — as its URL, with the directory.
+pub async fn fresh_database() -> (String, TempDir) {
     let name = tasklane_core::auth::tokens::new_id().to_lowercase().replace(['-', '_'], "x");
     let data_dir = std::env::temp_dir().join(format!("tasklane-test-{name}"));
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -36,7 +37,13 @@ pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, Tem
         }
         _ => format!("sqlite://{}/tasklane.db", data_dir.display()),
     };
-    let data_dir_text = data_dir.display().to_string();
+    (database_url, TempDir(data_dir))
+}
+
+/// A migrated context on a database of its own, and the directory holding its embedded state.
+pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, TempDir) {
+    let (database_url, data_dir) = fresh_database().await;
+    let data_dir_text = data_dir.0.display().to_string();
     let mut config = Config::from_sources(None, |key| match key {
         "TASKLANE_DATA_DIR" => Some(data_dir_text.clone()),
         "TASKLANE_DATABASE_URL" => Some(database_url.clone()),
@@ -46,7 +53,7 @@ pub async fn fresh_context(adjust: impl FnOnce(&mut Config)) -> (AppContext, Tem
     })
     .unwrap();
     adjust(&mut config);
-    (AppContext::start(config, true).await.unwrap(), TempDir(data_dir))
+    (AppContext::start(config, true).await.unwrap(), data_dir)
 }
 
 /// Creates a member and returns them as the signed-in principal of core calls.

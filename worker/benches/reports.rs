@@ -7,11 +7,15 @@
 //! Prints the seeding time, then the time from the worker's start until every report of the
 //! week is ready, reports a second, and the worker's peak RSS. Users have report emails off,
 //! so the figures are the reports' own (email throughput is the notifications benchmark's);
-//! the month's run is marked done beforehand so only the week is built.
+//! the month's run is marked done beforehand so only the week is built, and every deadline
+//! lies more than a week in the past so the deadline-reminder sweep has nothing to do.
 //!
 //! `cargo bench -p tasklane-worker --bench reports`
 //! Knobs: `BENCH_USERS` (10000), `BENCH_TASKS` (1000000), `BENCH_CONCURRENCY` (worker
-//! concurrency per queue, 16), `BENCH_MYSQL_URL` (`mysql://root@127.0.0.1:3306`).
+//! concurrency per queue, 16), `BENCH_QUEUE` (`redis`, the production shape, or `embedded`),
+//! `BENCH_REDIS_URL` (`redis://127.0.0.1:6379`), `BENCH_MYSQL_URL` (`mysql://root@127.0.0.1:3306`),
+//! `BENCH_VERBOSE` (time each seeding statement), `BENCH_KEEP` (keep the database afterwards,
+//! and reuse a kept one instead of seeding again, within the same week).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -19,7 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use sea_orm::{ConnectionTrait, Database, DatabaseConnection};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use tasklane_core::reports::period::{Period, PeriodKind};
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -46,12 +50,19 @@ async fn main() {
     let users: u64 = env_or("BENCH_USERS", 10_000);
     let tasks: u64 = env_or("BENCH_TASKS", 1_000_000);
     let concurrency: usize = env_or("BENCH_CONCURRENCY", 16);
+    let queue = std::env::var("BENCH_QUEUE").unwrap_or_else(|_| "redis".into());
+    let redis_url = std::env::var("BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let server = std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let admin = Database::connect(&server).await.expect("cannot reach MariaDB (BENCH_MYSQL_URL)");
-    admin.execute_unprepared("DROP DATABASE IF EXISTS tl_bench_reports").await.unwrap();
-    admin.execute_unprepared("CREATE DATABASE tl_bench_reports").await.unwrap();
+    let keep = std::env::var_os("BENCH_KEEP").is_some();
     let url = format!("{server}/tl_bench_reports");
-    let db = Database::connect(&url).await.unwrap();
+    let reuse = keep && Database::connect(&url).await.is_ok();
+    if !reuse {
+        admin.execute_unprepared("DROP DATABASE IF EXISTS tl_bench_reports").await.unwrap();
+        admin.execute_unprepared("CREATE DATABASE tl_bench_reports").await.unwrap();
+    }
+    // One connection, so the session settings below hold for every seeding statement.
+    let db = Database::connect(ConnectOptions::new(url.clone()).max_connections(1).to_owned()).await.unwrap();
     tasklane_core::db::migrate_up(&db).await.unwrap();
 
     // The week that closed last (UTC), and nine weeks of history ending three days into it.
@@ -64,20 +75,22 @@ async fn main() {
 
     let seeding = Instant::now();
     let seed = [
+        // The rows are consistent by construction: skip the per-row checks while loading.
+        "SET SESSION foreign_key_checks = 0, unique_checks = 0".to_owned(),
         format!(
             "INSERT INTO users (id, email, password_hash, display_name, role, disabled, notification_prefs, \
              token_version, created_at, updated_at) SELECT seq, CONCAT('user', seq, '@bench.example'), 'x', \
-             CONCAT('User ', seq), 'member', 0, '{{\"email\": \"off\"}}', 0, NOW(6), NOW(6) FROM seq_1_to_{users}"
+             CONCAT('User ', seq), 'member', 0, '{{\"email\": \"off\"}}', 0, '{origin}', '{origin}' FROM seq_1_to_{users}"
         ),
-        // Task n: created at a pseudo-random instant of the nine weeks; PIC n mod users (the
-        // next one after a handover); started a day later if n mod 10 < 6, done two days after
-        // that if < 4, handed over a day after that if 0.
+        // Task n: created at a pseudo-random instant of the nine weeks, due 6 to 20 days before
+        // that; PIC n mod users (the next one after a handover); started a day later if
+        // n mod 10 < 6, done two days after that if < 4, handed over a day after that if 0.
         format!(
             "INSERT INTO tasks (id, name, contents, status, priority, deadline, pic_id, supervisor_id, creator_id, \
              version, created_at, updated_at, completed_at, started_at) \
              SELECT seq, CONCAT('task ', seq), '', \
              CASE WHEN seq % 10 < 4 THEN 'done' WHEN seq % 10 < 6 THEN 'in_progress' ELSE 'pending' END, \
-             1 + seq % 4, created + INTERVAL (seq % 14) DAY, \
+             1 + seq % 4, created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY, \
              1 + (seq + IF(seq % 10 = 0, 1, 0)) % {users}, NULL, 1 + (seq * 7) % {users}, \
              CASE WHEN seq % 10 = 0 THEN 4 WHEN seq % 10 < 4 THEN 3 WHEN seq % 10 < 6 THEN 2 ELSE 1 END, \
              created, created, IF(seq % 10 < 4, created + INTERVAL 3 DAY, NULL), \
@@ -85,7 +98,18 @@ async fn main() {
              FROM (SELECT seq, TIMESTAMP('{origin}') + INTERVAL ((seq * 2654435761) % {span_secs}) SECOND AS created \
              FROM seq_1_to_{tasks}) AS s"
         ),
-        event_sql(1, "task.created", "'pending'", "t.created_at", "NULL", "NULL", "1 + t.id % {users}", "TRUE", users),
+        event_sql(
+            1,
+            "task.created",
+            "'pending'",
+            "t.created_at",
+            "NULL",
+            "NULL",
+            "1 + t.id % {users}",
+            "IF(t.id % 10 < 6, t.created_at + INTERVAL 1 DAY, NULL)",
+            "TRUE",
+            users,
+        ),
         event_sql(
             2,
             "task.status_changed",
@@ -94,6 +118,7 @@ async fn main() {
             "t.created_at + INTERVAL 1 DAY",
             "NULL",
             "1 + t.id % {users}",
+            "IF(t.id % 10 < 4, t.created_at + INTERVAL 3 DAY, NULL)",
             "t.id % 10 < 6",
             users,
         ),
@@ -105,6 +130,7 @@ async fn main() {
             "t.created_at + INTERVAL 1 DAY",
             "t.created_at + INTERVAL 3 DAY",
             "1 + t.id % {users}",
+            "IF(t.id % 10 = 0, t.created_at + INTERVAL 4 DAY, NULL)",
             "t.id % 10 < 4",
             users,
         ),
@@ -116,6 +142,7 @@ async fn main() {
             "t.created_at + INTERVAL 1 DAY",
             "t.created_at + INTERVAL 3 DAY",
             "1 + (t.id + 1) % {users}",
+            "NULL",
             "t.id % 10 = 0",
             users,
         ),
@@ -126,15 +153,25 @@ async fn main() {
             month.first_day
         ),
     ];
-    for statement in &seed {
+    let reset = [
+        "DELETE FROM reports".to_owned(),
+        "DELETE FROM report_runs WHERE period = 'weekly'".to_owned(),
+        "DELETE FROM jobs".to_owned(),
+    ];
+    for statement in if reuse { &reset[..] } else { &seed[..] } {
+        let step = Instant::now();
         db.execute_unprepared(statement).await.unwrap();
+        if std::env::var_os("BENCH_VERBOSE").is_some() {
+            println!("  {:.1} s: {}", step.elapsed().as_secs_f64(), &statement[..statement.len().min(60)]);
+        }
     }
     let events = count(&db, "SELECT COUNT(*) FROM task_events").await;
     println!(
-        "seeded {users} users, {tasks} tasks and {events} events on MariaDB in {:.1} s",
+        "{} {users} users, {tasks} tasks and {events} events on MariaDB in {:.1} s",
+        if reuse { "reused" } else { "seeded" },
         seeding.elapsed().as_secs_f64()
     );
-    println!("weekly reports for {} to {}", week.first_day, week.last_day);
+    println!("weekly reports for {} to {}, jobs on the {queue} queue", week.first_day, week.last_day);
 
     let data_dir = std::env::temp_dir().join(format!("tasklane-bench-reports-{}", std::process::id()));
     std::fs::create_dir_all(&data_dir).unwrap();
@@ -147,6 +184,9 @@ async fn main() {
             .env("TASKLANE_WORKER_LISTEN", "127.0.0.1:0")
             .env("TASKLANE_WORKER_CONCURRENCY", concurrency.to_string())
             .env("TASKLANE_WORKER_NAME", "bench-reports")
+            .env("TASKLANE_QUEUE", &queue)
+            .env("TASKLANE_REDIS_URL", &redis_url)
+            .env("TASKLANE_REDIS_PREFIX", format!("tl-bench-reports:{}:", std::process::id()))
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
@@ -164,7 +204,9 @@ async fn main() {
             break;
         }
         if last_print.elapsed() > Duration::from_secs(10) {
-            println!("  {ready} of {expected} ready after {:.0} s", started.elapsed().as_secs_f64());
+            let rss = std::fs::read_to_string(format!("/proc/{}/status", worker.0.id())).unwrap_or_default();
+            let rss = rss.lines().find(|line| line.starts_with("VmRSS:")).unwrap_or("VmRSS: ?").to_owned();
+            println!("  {ready} of {expected} ready after {:.0} s ({rss})", started.elapsed().as_secs_f64());
             last_print = Instant::now();
         }
         assert!(started.elapsed() < Duration::from_secs(900), "reports did not finish in 15 minutes");
@@ -179,11 +221,14 @@ async fn main() {
     );
     drop(worker);
     let _ = std::fs::remove_dir_all(&data_dir);
-    admin.execute_unprepared("DROP DATABASE tl_bench_reports").await.unwrap();
+    if !keep {
+        admin.execute_unprepared("DROP DATABASE tl_bench_reports").await.unwrap();
+    }
 }
 
 /// The `INSERT … SELECT` writing event `seq` (of `kind`, leaving `status`, the start and
-/// completion instants and `pic`) for every task matching `which`.
+/// completion instants and `pic`, superseded by the next event at `superseded`) for every
+/// task matching `which`.
 #[allow(clippy::too_many_arguments)]
 fn event_sql(
     seq: i32,
@@ -193,14 +238,16 @@ fn event_sql(
     started: &str,
     completed: &str,
     pic: &str,
+    superseded: &str,
     which: &str,
     users: u64,
 ) -> String {
     let pic = pic.replace("{users}", &users.to_string());
     format!(
         "INSERT INTO task_events (task_id, seq, actor_id, kind, payload, created_at, published_at, archived_at, \
-         pic_id, status, priority, deadline, task_created_at, started_at, completed_at) \
+         pic_id, status, priority, deadline, task_created_at, started_at, completed_at, superseded_at) \
          SELECT t.id, {seq}, t.creator_id, '{kind}', JSON_OBJECT('task', JSON_OBJECT('name', t.name)), {at}, {at}, NULL, \
-         {pic}, {status}, t.priority, t.deadline, t.created_at, {started}, {completed} FROM tasks t WHERE {which}"
+         {pic}, {status}, t.priority, t.deadline, t.created_at, {started}, {completed}, {superseded} \
+         FROM tasks t WHERE {which}"
     )
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Statement};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::task_events;
 
@@ -99,47 +99,29 @@ pub async fn sweep(app: &AppContext) -> Result<usize> {
     Ok(archived)
 }
 
-/// Events deleted per prune statement.
-const PRUNE_BATCH: usize = 1000;
-
 /// Deletes events archived to DynamoDB and older than the retention period; returns how many.
 /// Nothing is pruned with the `local` archive: the database is the archive.
 ///
-/// A task's latest event before the cutoff stays (unless it is the task's deletion): it holds
-/// the task's state at the cutoff, which reports of every period inside the retention need.
+/// An event goes once the task's next event, which replaced its state, is also past the
+/// cutoff (or once the task's deletion is): a task's state at the cutoff stays, and with it
+/// reports of every period inside the retention.
 pub async fn prune(app: &AppContext, now: DateTime<Utc>) -> Result<u64> {
     if app.config.archive.store == ArchiveStore::Local {
         return Ok(0);
     }
     let cutoff = crate::stored(retention_horizon(app, now));
-    let backend = app.db.get_database_backend();
-    let mut pruned = 0;
-    loop {
-        // Two statements, as MySQL cannot delete from a table its subquery reads.
-        let rows = app
-            .db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT e.id FROM task_events e WHERE e.archived_at IS NOT NULL AND e.created_at < ? \
-                 AND (e.kind = 'task.deleted' OR EXISTS (SELECT 1 FROM task_events n \
-                 WHERE n.task_id = e.task_id AND n.seq > e.seq AND n.created_at < ?)) LIMIT ?",
-                [cutoff.into(), cutoff.into(), (PRUNE_BATCH as u64).into()],
-            ))
-            .await?;
-        let ids = rows.iter().map(|row| row.try_get::<i64>("", "id")).collect::<std::result::Result<Vec<_>, _>>()?;
-        if ids.is_empty() {
-            return Ok(pruned);
-        }
-        let count = ids.len();
-        pruned += task_events::Entity::delete_many()
-            .filter(task_events::Column::Id.is_in(ids))
-            .exec(&app.db)
-            .await?
-            .rows_affected;
-        if count < PRUNE_BATCH {
-            return Ok(pruned);
-        }
-    }
+    let result = task_events::Entity::delete_many()
+        .filter(task_events::Column::ArchivedAt.is_not_null())
+        .filter(
+            Condition::any().add(task_events::Column::SupersededAt.lt(cutoff)).add(
+                Condition::all()
+                    .add(task_events::Column::Kind.eq("task.deleted"))
+                    .add(task_events::Column::CreatedAt.lt(cutoff)),
+            ),
+        )
+        .exec(&app.db)
+        .await?;
+    Ok(result.rows_affected)
 }
 
 /// The oldest instant whose events the database still holds in full at `now`: the retention

@@ -287,6 +287,7 @@ mod tests {
             task_created_at: None,
             started_at: None,
             completed_at: None,
+            superseded_at: None,
         };
         let outbound = TaskEventJob::outbound(stored);
         assert_eq!(outbound.dedup_key, job.dedup_key());

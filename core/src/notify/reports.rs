@@ -13,7 +13,7 @@ use super::prefs::NotificationPrefs;
 use crate::{AppContext, Result};
 
 /// The notification kind of a report's email.
-pub fn kind_of(period: &str) -> NotificationKind {
+fn kind_of(period: &str) -> NotificationKind {
     match period {
         "monthly" => NotificationKind::ReportMonthly,
         _ => NotificationKind::ReportWeekly,

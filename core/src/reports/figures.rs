@@ -1,10 +1,11 @@
 //! A report's figures, computed in the database from the task events: each event records the
-//! task's state right after it, so "whose task was this and where did it stand at instant T"
-//! is the latest event of each task before T, found through the index on (PIC, time).
+//! task's state right after it and when the task's next event superseded it, so "whose task
+//! was this and where did it stand at instant T" is the event written before T and superseded
+//! at or after it, found through the index on (PIC, superseded, created).
 //! Counts are grouped queries; only the period's completions (for durations) and a handful of
 //! aggregate rows are read into memory, never every task.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use sea_orm::{ConnectionTrait, QueryResult, Statement, Value};
@@ -116,7 +117,7 @@ pub struct Bucket {
     pub end: DateTime<Utc>,
 }
 
-/// What one measurement found: the figures of the owner (the whole team for
+/// What one measurement found for one period: the figures of the owner (the whole team for
 /// [`Owner::Everyone`]), each PIC's own (team measurements only) and the series.
 #[derive(Clone, Debug, Default)]
 pub struct Measured {
@@ -124,8 +125,30 @@ pub struct Measured {
     pub total: Figures,
     /// Each person's figures (for [`Owner::Everyone`]).
     pub by_user: HashMap<i64, Figures>,
-    /// Created and completed per bucket.
+    /// Created and completed per bucket (the current period only).
     pub series: Vec<SeriesPoint>,
+}
+
+/// The instants one measurement looks at: a period `[start, end)` (its end may be now, for a
+/// period still running) and the period before it, `[previous_start, start)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    /// The first instant of the period before.
+    pub previous_start: DateTime<Utc>,
+    /// The first instant of the period.
+    pub start: DateTime<Utc>,
+    /// The instant its figures describe: its end, or now.
+    pub end: DateTime<Utc>,
+}
+
+/// The figures of a period and of the one before it, measured together: the state at the
+/// period's start is also the state at the previous one's end.
+#[derive(Clone, Debug, Default)]
+pub struct Measurement {
+    /// The period's.
+    pub current: Measured,
+    /// The previous period's (no series).
+    pub previous: Measured,
 }
 
 /// One completed task, as the durations need it.
@@ -157,127 +180,194 @@ fn owner_filter(owner: Owner, column: &str) -> (String, Vec<Value>) {
     }
 }
 
-/// Events that hold each task's state at `?` (the latest event before it, the task not deleted).
-const STATE_AT: &str = "e.created_at < ? AND e.kind <> 'task.deleted' AND NOT EXISTS (SELECT 1 FROM task_events n \
-                        WHERE n.task_id = e.task_id AND n.seq > e.seq AND n.created_at < ?)";
+/// The condition "this event held the task's state at instant `?`" (it was written before,
+/// and the task's next event, if any, came at or after it); binds the instant twice.
+const COVERS: &str = "(e.created_at < ? AND (e.superseded_at IS NULL OR e.superseded_at >= ?))";
+
+/// The condition "this event's state lasted until instant `?` or later", which the index on
+/// (PIC, superseded, created) finds; binds the instant once.
+const LASTS: &str = "(e.superseded_at IS NULL OR e.superseded_at >= ?)";
+
+/// `values` followed by `at`.
+fn chain(values: &[Value], at: NaiveDateTime) -> Vec<Value> {
+    values.iter().cloned().chain([at.into()]).collect()
+}
 
 fn count(row: &QueryResult, column: &str) -> Result<u64> {
     Ok(row.try_get::<i64>("", column)?.max(0) as u64)
 }
 
-/// Measures `owner`'s work over `[start, end)`, with the series over `buckets`.
-pub async fn measure(
-    db: &impl ConnectionTrait,
-    owner: Owner,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    buckets: &[Bucket],
-) -> Result<Measured> {
-    let backend = db.get_database_backend();
-    let (start_at, end_at) = (crate::stored(start), crate::stored(end));
-    let mut tallies: HashMap<Option<i64>, Tally> = HashMap::new();
-    let (pic_filter, pic_values) = owner_filter(owner, "pic_id");
-    let query = |sql: String, values: Vec<Value>| Statement::from_sql_and_values(backend, sql, values);
+/// A statement and its values, built together so placeholders and values stay in step.
+#[derive(Default)]
+struct Sql {
+    text: String,
+    values: Vec<Value>,
+}
 
-    // Open at the start, and open, overdue and by priority at the end.
-    for (at, is_end) in [(start_at, false), (end_at, true)] {
-        let sql = format!(
-            "SELECT e.pic_id AS pic_id, e.priority AS priority, \
-             CASE WHEN e.deadline IS NOT NULL AND e.deadline < ? THEN 1 ELSE 0 END AS overdue, COUNT(*) AS tasks \
-             FROM task_events e WHERE {pic_filter} AND e.status <> 'done' AND {STATE_AT} \
-             GROUP BY 1, 2, 3"
-        );
-        let mut values: Vec<Value> = vec![at.into()];
-        values.extend(pic_values.iter().cloned());
-        values.extend([at.into(), at.into()]);
-        for row in db.query_all_raw(query(sql, values)).await? {
-            let tally = tallies.entry(row.try_get("", "pic_id")?).or_default();
-            let tasks = count(&row, "tasks")?;
-            if is_end {
-                tally.open_at_end += tasks;
-                tally.overdue_at_end += tasks * count(&row, "overdue")?;
-                tally.open_by_priority.add(Priority::from_rank(row.try_get("", "priority")?), tasks);
-            } else {
-                tally.open_at_start += tasks;
-            }
-        }
+impl Sql {
+    /// Appends text without values.
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
     }
 
-    // Done at the end, and made done inside the period.
-    let sql = format!(
+    /// Appends text whose placeholders take `values`, in order.
+    fn bind(&mut self, text: &str, values: impl IntoIterator<Item = Value>) -> &mut Self {
+        self.text.push_str(text);
+        self.values.extend(values);
+        self
+    }
+
+    /// Appends [`COVERS`] for instant `at`.
+    fn covers(&mut self, at: NaiveDateTime) -> &mut Self {
+        self.bind(COVERS, [at.into(), at.into()])
+    }
+
+    async fn run(self, db: &impl ConnectionTrait) -> Result<Vec<QueryResult>> {
+        let statement = Statement::from_sql_and_values(db.get_database_backend(), self.text, self.values);
+        Ok(db.query_all_raw(statement).await?)
+    }
+}
+
+/// Measures `owner`'s work over the window's period and the one before, with the period's
+/// series over `buckets`: five grouped queries (six for the team), run at once on the pool.
+pub async fn measure(
+    db: &(impl ConnectionTrait + Sync),
+    owner: Owner,
+    window: Window,
+    buckets: &[Bucket],
+) -> Result<Measurement> {
+    let (p0, p1, p2) = (crate::stored(window.previous_start), crate::stored(window.start), crate::stored(window.end));
+    let (pic_filter, pic_values) = owner_filter(owner, "pic_id");
+
+    // Tasks open at each of the three instants, overdue at the two period ends, per PIC and
+    // priority: one pass over the states that overlap the window.
+    let mut open = Sql::default();
+    open.push("SELECT e.pic_id AS pic_id, e.priority AS priority");
+    for (name, at, overdue) in [
+        ("open_p0", p0, false),
+        ("open_p1", p1, false),
+        ("overdue_p1", p1, true),
+        ("open_p2", p2, false),
+        ("overdue_p2", p2, true),
+    ] {
+        open.push(", COUNT(CASE WHEN ").covers(at);
+        if overdue {
+            open.bind(" AND e.deadline IS NOT NULL AND e.deadline < ?", [at.into()]);
+        }
+        open.push(&format!(" THEN 1 END) AS {name}"));
+    }
+    open.push(" FROM task_events e")
+        .bind(&format!(" WHERE {pic_filter} AND {LASTS}"), chain(&pic_values, p0))
+        .bind(" AND e.status <> 'done' AND e.kind <> 'task.deleted' AND e.created_at < ? GROUP BY 1, 2", [p2.into()]);
+
+    // Done at each period's end and made done inside it, with the deadline of that moment.
+    let mut done = Sql::default();
+    done.push(
         "SELECT e.pic_id AS pic_id, e.completed_at AS completed_at, e.task_created_at AS created_at, \
          e.started_at AS started_at, (SELECT c.deadline FROM task_events c WHERE c.task_id = e.task_id \
          AND c.created_at = e.completed_at AND c.status = 'done' ORDER BY c.seq LIMIT 1) AS due \
-         FROM task_events e WHERE {pic_filter} AND e.status = 'done' AND e.completed_at >= ? AND {STATE_AT}"
-    );
-    let mut values = pic_values.clone();
-    values.extend([start_at.into(), end_at.into(), end_at.into()]);
-    let mut completions = Vec::new();
-    for row in db.query_all_raw(query(sql, values)).await? {
-        completions.push(Completion {
+         FROM task_events e",
+    )
+    .bind(&format!(" WHERE {pic_filter} AND {LASTS}"), chain(&pic_values, p1))
+    .bind(" AND e.status = 'done' AND e.kind <> 'task.deleted' AND e.completed_at >= ? AND ((", [p0.into()])
+    .covers(p2)
+    .bind(" AND e.completed_at >= ?) OR (", [p1.into()])
+    .covers(p1)
+    .bind(" AND e.completed_at < ?))", [p1.into()]);
+
+    // Tasks that became someone's, and tasks reopened, per person, counted once per task;
+    // for the team, counted once per task whoever they went to. Events written since p0
+    // lasted until p0 or later: saying so lets the index serve.
+    let change = "FROM task_events e LEFT JOIN task_events p ON p.task_id = e.task_id AND p.seq = e.seq - 1 \
+                  WHERE (e.superseded_at IS NULL OR e.superseded_at >= ?) \
+                  AND e.created_at >= ? AND e.created_at < ? AND e.kind <> 'task.deleted' \
+                  AND ((e.pic_id IS NOT NULL AND (p.task_id IS NULL OR p.pic_id IS NULL OR p.pic_id <> e.pic_id)) \
+                  OR (e.kind = 'task.status_changed' AND e.status <> 'done' AND p.status = 'done'))";
+    let classes = "CASE WHEN e.created_at >= ? THEN 1 ELSE 0 END AS current, \
+                   CASE WHEN e.kind = 'task.status_changed' AND p.status = 'done' THEN 1 ELSE 0 END AS reopen";
+    let mut changes = Sql::default();
+    changes
+        .bind(&format!("SELECT e.pic_id AS pic_id, {classes}, COUNT(DISTINCT e.task_id) AS tasks "), [p1.into()])
+        .bind(change, [p0.into(), p0.into(), p2.into()])
+        .bind(&format!(" AND {pic_filter} GROUP BY 1, 2, 3"), pic_values.clone());
+    let mut team_changes = Sql::default();
+    team_changes
+        .bind(&format!("SELECT {classes}, COUNT(DISTINCT e.task_id) AS tasks "), [p1.into()])
+        .bind(change, [p0.into(), p0.into(), p2.into()])
+        .push(" GROUP BY 1, 2");
+
+    // Tasks created, per creator and bucket (-1: the previous period).
+    let (actor_filter, actor_values) = owner_filter(owner, "actor_id");
+    let mut created = Sql::default();
+    created.bind("SELECT e.actor_id AS actor_id, CASE WHEN e.created_at < ? THEN -1", [p1.into()]);
+    for (index, bucket) in buckets.iter().enumerate().skip(1) {
+        created.bind(&format!(" WHEN e.created_at < ? THEN {}", index - 1), [crate::stored(bucket.start).into()]);
+    }
+    created
+        .push(&format!(" ELSE {} END AS bucket, COUNT(*) AS tasks FROM task_events e", buckets.len().saturating_sub(1)))
+        .bind(&format!(" WHERE {actor_filter}"), actor_values)
+        .bind(
+            " AND e.kind = 'task.created' AND e.created_at >= ? AND e.created_at < ? GROUP BY 1, 2",
+            [p0.into(), p2.into()],
+        );
+
+    let team = owner == Owner::Everyone;
+    let (open, done, changes, team_changes, created) = futures_util::try_join!(
+        open.run(db),
+        done.run(db),
+        changes.run(db),
+        async { if team { team_changes.run(db).await } else { Ok(Vec::new()) } },
+        created.run(db),
+    )?;
+
+    // Index 0: the previous period, 1: the current one.
+    let mut tallies: [HashMap<Option<i64>, Tally>; 2] = [HashMap::new(), HashMap::new()];
+    for row in open {
+        let pic: Option<i64> = row.try_get("", "pic_id")?;
+        let priority = Priority::from_rank(row.try_get("", "priority")?);
+        let [previous, current] = &mut tallies;
+        let before = previous.entry(pic).or_default();
+        before.open_at_start += count(&row, "open_p0")?;
+        before.open_at_end += count(&row, "open_p1")?;
+        before.overdue_at_end += count(&row, "overdue_p1")?;
+        before.open_by_priority.add(priority, count(&row, "open_p1")?);
+        let now = current.entry(pic).or_default();
+        now.open_at_start += count(&row, "open_p1")?;
+        now.open_at_end += count(&row, "open_p2")?;
+        now.overdue_at_end += count(&row, "overdue_p2")?;
+        now.open_by_priority.add(priority, count(&row, "open_p2")?);
+    }
+    let mut completions: [Vec<Completion>; 2] = [Vec::new(), Vec::new()];
+    for row in done {
+        let completion = Completion {
             pic_id: row.try_get("", "pic_id")?,
             completed_at: row.try_get("", "completed_at")?,
             created_at: row.try_get("", "created_at")?,
             started_at: row.try_get("", "started_at")?,
             due: row.try_get("", "due")?,
-        });
+        };
+        completions[usize::from(completion.completed_at >= p1)].push(completion);
     }
-
-    // Tasks that became someone's, and tasks reopened, in the period: (person, task) pairs,
-    // so a task counts once per person and once for the team.
-    let in_period = "e.created_at >= ? AND e.created_at < ?";
-    let newly_sql = format!(
-        "SELECT DISTINCT e.pic_id AS pic_id, e.task_id AS task_id FROM task_events e \
-         LEFT JOIN task_events p ON p.task_id = e.task_id AND p.seq = e.seq - 1 \
-         WHERE {pic_filter} AND e.pic_id IS NOT NULL AND {in_period} AND e.kind <> 'task.deleted' \
-         AND (p.task_id IS NULL OR p.pic_id IS NULL OR p.pic_id <> e.pic_id)"
-    );
-    let reopened_sql = format!(
-        "SELECT DISTINCT e.pic_id AS pic_id, e.task_id AS task_id FROM task_events e \
-         JOIN task_events p ON p.task_id = e.task_id AND p.seq = e.seq - 1 \
-         WHERE {pic_filter} AND {in_period} AND e.kind = 'task.status_changed' \
-         AND e.status <> 'done' AND p.status = 'done'"
-    );
-    let mut team_newly = HashSet::new();
-    let mut team_reopened = HashSet::new();
-    for (sql, reopened) in [(newly_sql, false), (reopened_sql, true)] {
-        let mut values = pic_values.clone();
-        values.extend([start_at.into(), end_at.into()]);
-        for row in db.query_all_raw(query(sql, values)).await? {
-            let tally = tallies.entry(row.try_get("", "pic_id")?).or_default();
-            let task_id: i64 = row.try_get("", "task_id")?;
-            if reopened {
-                tally.reopened += 1;
-                team_reopened.insert(task_id);
-            } else {
-                tally.newly_assigned += 1;
-                team_newly.insert(task_id);
-            }
+    for row in changes {
+        let tally = tallies[count(&row, "current")? as usize].entry(row.try_get("", "pic_id")?).or_default();
+        let tasks = count(&row, "tasks")?;
+        if count(&row, "reopen")? == 1 {
+            tally.reopened += tasks;
+        } else {
+            tally.newly_assigned += tasks;
         }
     }
-
-    // Tasks created, per creator and bucket.
-    let (actor_filter, actor_values) = owner_filter(owner, "actor_id");
-    let mut bucket_case = String::from("CASE");
-    let mut values: Vec<Value> = Vec::new();
-    for (index, bucket) in buckets.iter().enumerate().skip(1) {
-        bucket_case.push_str(&format!(" WHEN e.created_at < ? THEN {}", index - 1));
-        values.push(crate::stored(bucket.start).into());
+    let mut team_totals = [[0u64; 2]; 2];
+    for row in team_changes {
+        team_totals[count(&row, "current")? as usize][count(&row, "reopen")? as usize] = count(&row, "tasks")?;
     }
-    bucket_case =
-        if values.is_empty() { "0".to_owned() } else { format!("{bucket_case} ELSE {} END", buckets.len() - 1) };
-    let sql = format!(
-        "SELECT e.actor_id AS actor_id, {bucket_case} AS bucket, COUNT(*) AS tasks FROM task_events e \
-         WHERE {actor_filter} AND e.kind = 'task.created' AND {in_period} GROUP BY 1, 2"
-    );
-    let mut bound = values;
-    bound.extend(actor_values);
-    bound.extend([start_at.into(), end_at.into()]);
     let mut created_per_bucket = vec![0u64; buckets.len()];
-    for row in db.query_all_raw(query(sql, bound)).await? {
+    for row in created {
         let tasks = count(&row, "tasks")?;
-        tallies.entry(row.try_get("", "actor_id")?).or_default().created += tasks;
-        if let Some(slot) = created_per_bucket.get_mut(count(&row, "bucket")? as usize) {
+        let bucket: i64 = row.try_get("", "bucket")?;
+        tallies[usize::from(bucket >= 0)].entry(row.try_get("", "actor_id")?).or_default().created += tasks;
+        if let Some(slot) = usize::try_from(bucket).ok().and_then(|b| created_per_bucket.get_mut(b)) {
             *slot += tasks;
         }
     }
@@ -287,11 +377,27 @@ pub async fn measure(
         .zip(created_per_bucket)
         .map(|(bucket, created)| {
             let (from, to) = (crate::stored(bucket.start), crate::stored(bucket.end));
-            let completed = completions.iter().filter(|c| c.completed_at >= from && c.completed_at < to).count();
+            let completed = completions[1].iter().filter(|c| c.completed_at >= from && c.completed_at < to).count();
             SeriesPoint { date: bucket.date, created, completed: completed as u64 }
         })
         .collect();
+    let [previous_tallies, current_tallies] = tallies;
+    let [previous_done, current_done] = completions;
+    let previous = summarize(owner, previous_tallies, &previous_done, team_totals[0]);
+    let mut current = summarize(owner, current_tallies, &current_done, team_totals[1]);
+    current.series = series;
+    Ok(Measurement { current, previous })
+}
 
+/// One period's figures from its tallies and completions: the owner's, or for the team the
+/// sums (tasks changing hands counted once, from `team_changes`: newly assigned, reopened)
+/// and each person's.
+fn summarize(
+    owner: Owner,
+    mut tallies: HashMap<Option<i64>, Tally>,
+    completions: &[Completion],
+    team_changes: [u64; 2],
+) -> Measured {
     let mut by_user = HashMap::new();
     let total = match owner {
         Owner::User(id) => figures(tallies.remove(&Some(id)).unwrap_or_default(), completions.iter()),
@@ -302,11 +408,12 @@ pub async fn measure(
                 team.open_at_end += tally.open_at_end;
                 team.overdue_at_end += tally.overdue_at_end;
                 team.created += tally.created;
+                let by = tally.open_by_priority;
                 for (priority, count) in [
-                    (Priority::Urgent, tally.open_by_priority.urgent),
-                    (Priority::High, tally.open_by_priority.high),
-                    (Priority::Medium, tally.open_by_priority.medium),
-                    (Priority::Low, tally.open_by_priority.low),
+                    (Priority::Urgent, by.urgent),
+                    (Priority::High, by.high),
+                    (Priority::Medium, by.medium),
+                    (Priority::Low, by.low),
                 ] {
                     team.open_by_priority.add(priority, count);
                 }
@@ -315,12 +422,11 @@ pub async fn measure(
                     by_user.insert(id, figures(tally, own));
                 }
             }
-            team.newly_assigned = team_newly.len() as u64;
-            team.reopened = team_reopened.len() as u64;
+            [team.newly_assigned, team.reopened] = team_changes;
             figures(team, completions.iter())
         }
     };
-    Ok(Measured { total, by_user, series })
+    Measured { total, by_user, series: Vec::new() }
 }
 
 /// Turns counts and completions into figures.
@@ -375,16 +481,17 @@ fn percentile(sorted: &[i64], p: usize) -> Option<i64> {
 
 /// The ten most urgent of `owner`'s tasks open at `at`: by priority, then deadline (none last).
 pub async fn top_open(db: &impl ConnectionTrait, owner: Owner, at: DateTime<Utc>) -> Result<Vec<OpenTask>> {
-    let backend = db.get_database_backend();
     let at = crate::stored(at);
-    let (pic_filter, mut values) = owner_filter(owner, "pic_id");
-    values.extend([at.into(), at.into()]);
-    let sql = format!(
-        "SELECT e.task_id AS task_id, e.priority AS priority, e.deadline AS deadline, e.payload AS payload \
-         FROM task_events e WHERE {pic_filter} AND e.status <> 'done' AND {STATE_AT} \
-         ORDER BY e.priority DESC, CASE WHEN e.deadline IS NULL THEN 1 ELSE 0 END, e.deadline, e.task_id LIMIT 10"
-    );
-    let rows = db.query_all_raw(Statement::from_sql_and_values(backend, sql, values)).await?;
+    let (pic_filter, pic_values) = owner_filter(owner, "pic_id");
+    let mut sql = Sql::default();
+    sql.push("SELECT e.task_id AS task_id, e.priority AS priority, e.deadline AS deadline, e.payload AS payload")
+        .bind(&format!(" FROM task_events e WHERE {pic_filter} AND {LASTS}"), chain(&pic_values, at))
+        .push(" AND e.status <> 'done' AND e.kind <> 'task.deleted' AND ")
+        .covers(at)
+        .push(
+            " ORDER BY e.priority DESC, CASE WHEN e.deadline IS NULL THEN 1 ELSE 0 END, e.deadline, e.task_id LIMIT 10",
+        );
+    let rows = sql.run(db).await?;
     let mut open = Vec::with_capacity(rows.len());
     for row in rows {
         let id: i64 = row.try_get("", "task_id")?;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use tasklane_entity::{report_runs, reports, users};
 use tasklane_jobs::{Job, NewJob, Transport};
 
-use super::figures::{self, Bucket, Owner};
+use super::figures::{self, Bucket, Owner, Window};
 use super::period::{Period, PeriodKind, start_of};
 use super::{MemberFigures, ReportContent, ReportStatus, Scope, Wanted};
 use crate::{AppContext, Result, queues};
@@ -78,14 +78,16 @@ pub async fn content(app: &AppContext, row: &reports::Model) -> Result<ReportCon
         ("me", Some(user_id)) => Owner::User(user_id),
         _ => Owner::Everyone,
     };
-    let mut measured = figures::measure(&app.db, owner, period.start, as_of, &buckets(&period, zone)).await?;
     let before = period.previous(zone);
-    let previous = if before.start >= crate::archive::retention_horizon(app, now) {
-        Some(figures::measure(&app.db, owner, before.start, before.end, &[]).await?.total)
-    } else {
-        None
-    };
-    let top_open = figures::top_open(&app.db, owner, as_of).await?;
+    let window = Window { previous_start: before.start, start: period.start, end: as_of };
+    let buckets = buckets(&period, zone);
+    let (measured, top_open) = futures_util::try_join!(
+        figures::measure(&app.db, owner, window, &buckets),
+        figures::top_open(&app.db, owner, as_of)
+    )?;
+    // The period before is only complete when none of its events can have been pruned.
+    let previous = (before.start >= crate::archive::retention_horizon(app, now)).then_some(measured.previous.total);
+    let mut measured = measured.current;
     let members = match owner {
         Owner::User(_) => None,
         Owner::Everyone => {
@@ -124,7 +126,9 @@ pub async fn generate(app: &AppContext, job: &GenerateReport) -> Result<Vec<NewJ
     }
     let started = std::time::Instant::now();
     let body = match content(app, &row).await {
-        Ok(content) => serde_json::to_value(content)?,
+        // Written as text: a team report of thousands of members would take several times
+        // its size as a JSON value tree.
+        Ok(content) => serde_json::to_string(&content)?,
         Err(err) => {
             let reason: String = format!("{err:#}").chars().take(500).collect();
             reports::Entity::update_many()
@@ -218,12 +222,6 @@ pub async fn run(app: &AppContext, transport: &dyn Transport, period: Period, no
         // People who joined after the period get no report of it.
         let people = active_users(app, run.last_user_id, RUN_CHUNK, Some(period.end)).await?;
         let Some(&last) = people.last() else {
-            if run.enqueued > 0 {
-                let wanted = Wanted { scope: Scope::Team, user_id: 0, period };
-                let (_, team_job) = super::request(app, wanted, false).await?;
-                transport.enqueue(team_job.into_iter().collect()).await?;
-                enqueued += 1;
-            }
             report_runs::Entity::update_many()
                 .col_expr(report_runs::Column::FinishedAt, Expr::value(crate::stored(now)))
                 .filter(report_runs::Column::Id.eq(run.id))
@@ -231,7 +229,13 @@ pub async fn run(app: &AppContext, transport: &dyn Transport, period: Period, no
                 .await?;
             return Ok(enqueued);
         };
-        let jobs = ask_for_chunk(app, &people, period, crate::stored(run.started_at.and_utc())).await?;
+        let mut jobs = Vec::with_capacity(people.len() + 1);
+        if run.last_user_id == 0 {
+            // The team's report reads every task: it goes first, to run beside the others.
+            let wanted = Wanted { scope: Scope::Team, user_id: 0, period };
+            jobs.extend(super::request(app, wanted, false).await?.1);
+        }
+        jobs.extend(ask_for_chunk(app, &people, period, crate::stored(run.started_at.and_utc())).await?);
         let count = jobs.len() as i32;
         transport.enqueue(jobs).await?;
         // Move the cursor only from where this step began: a replica running the same step

@@ -139,11 +139,6 @@ impl Period {
         }
         Ok(period)
     }
-
-    /// True once the period is over at `now`.
-    pub fn is_closed(&self, now: DateTime<Utc>) -> bool {
-        self.end <= now
-    }
 }
 
 #[cfg(test)]
@@ -194,7 +189,7 @@ mod tests {
         let now = at("2026-12-02T10:00:00Z");
         let current = Period::requested(PeriodKind::Weekly, None, now, utc).unwrap();
         assert_eq!(current.first_day, day("2026-11-30"));
-        assert!(!current.is_closed(now));
+        assert!(current.end > now, "the current week is still running");
         let next = Period::requested(PeriodKind::Weekly, Some(day("2026-12-07")), now, utc).unwrap_err();
         assert_eq!(next.kind(), Some(crate::error::ErrorKind::Unprocessable));
         assert!(PeriodKind::parse("daily").is_err());

@@ -8,6 +8,7 @@ pub mod view;
 pub use view::TaskView;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, TransactionTrait,
@@ -439,7 +440,17 @@ async fn record_events(
     events: Vec<Recorded>,
     at: DateTime<Utc>,
 ) -> Result<()> {
-    let mut rows = Vec::with_capacity(events.len());
+    // The task's latest state so far ends here; so does each step of this edit but the last.
+    if version_before > 0 {
+        task_events::Entity::update_many()
+            .col_expr(task_events::Column::SupersededAt, Expr::value(crate::stored(at)))
+            .filter(task_events::Column::TaskId.eq(task_id))
+            .filter(task_events::Column::Seq.eq(version_before))
+            .exec(txn)
+            .await?;
+    }
+    let count = events.len();
+    let mut rows = Vec::with_capacity(count);
     for (i, event) in events.into_iter().enumerate() {
         let mut row = task_events::ActiveModel {
             task_id: Set(task_id),
@@ -453,6 +464,7 @@ async fn record_events(
             ..Default::default()
         };
         event.state.record(&mut row);
+        row.superseded_at = Set((i + 1 < count).then(|| crate::stored(at)));
         rows.push(row);
     }
     task_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
