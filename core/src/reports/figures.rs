@@ -232,7 +232,7 @@ impl Sql {
 /// Measures `owner`'s work over the window's period and the one before, with the period's
 /// series over `buckets`: five grouped queries (six for the team), run at once on the pool.
 pub async fn measure(
-    db: &(impl ConnectionTrait + Sync),
+    db: &impl ConnectionTrait,
     owner: Owner,
     window: Window,
     buckets: &[Bucket],
