@@ -109,7 +109,7 @@ pub async fn run(ctx: &AppContext, action: ReportsAction, format: Format) -> any
             let subjects: Vec<(Scope, i64)> = if team {
                 vec![(Scope::Team, 0)]
             } else if all {
-                tasklane_core::reports::generate::active_users(ctx, 0, u64::MAX, None)
+                tasklane_core::reports::generate::active_users(ctx, 0, None, None)
                     .await?
                     .into_iter()
                     .map(|id| (Scope::Me, id))

@@ -220,7 +220,7 @@ pub async fn run(app: &AppContext, transport: &dyn Transport, period: Period, no
             return Ok(enqueued);
         }
         // People who joined after the period get no report of it.
-        let people = active_users(app, run.last_user_id, RUN_CHUNK, Some(period.end)).await?;
+        let people = active_users(app, run.last_user_id, Some(RUN_CHUNK), Some(period.end)).await?;
         let Some(&last) = people.last() else {
             report_runs::Entity::update_many()
                 .col_expr(report_runs::Column::FinishedAt, Expr::value(crate::stored(now)))
@@ -251,12 +251,12 @@ pub async fn run(app: &AppContext, transport: &dyn Transport, period: Period, no
     }
 }
 
-/// Up to `limit` active users with ids above `after`, in id order; with `joined_before`,
-/// only those whose account existed by then.
+/// Active users with ids above `after` (up to `limit` of them), in id order; with
+/// `joined_before`, only those whose account existed by then.
 pub async fn active_users(
     app: &AppContext,
     after: i64,
-    limit: u64,
+    limit: Option<u64>,
     joined_before: Option<DateTime<Utc>>,
 ) -> Result<Vec<i64>> {
     let mut select = users::Entity::find()
