@@ -192,7 +192,7 @@ async fn generate_all(
             let transport = transport.clone();
             let progress = progress.clone();
             async move {
-                let (report, job) = reports::request(ctx, Wanted { scope, user_id, period }, false).await?;
+                let (report, job) = reports::request(ctx, Wanted { scope, user_id, period }).await?;
                 let report = match (job, transport) {
                     (None, _) => report,
                     (Some(job), Some(transport)) => {

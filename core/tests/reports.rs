@@ -55,7 +55,7 @@ impl History {
     async fn report(&self, now: &str, scope: Scope, user_id: i64, kind: PeriodKind, first_day: &str) -> ReportView {
         self.ctx.clock.set(kst(now));
         let period = Period::starting(kind, day(first_day), SEOUL).unwrap();
-        let (pending, job) = reports::request(&self.ctx, Wanted { scope, user_id, period }, false).await.unwrap();
+        let (pending, job) = reports::request(&self.ctx, Wanted { scope, user_id, period }).await.unwrap();
         let job: GenerateReport = serde_json::from_value(job.unwrap().payload).unwrap();
         assert!(generate(&self.ctx, &job).await.unwrap().is_empty(), "on-demand reports send no email");
         let ready = reports::load(&self.ctx, pending.id).await.unwrap();
@@ -323,17 +323,17 @@ async fn periods_past_event_retention_keep_their_stored_report_or_are_refused() 
         period: Period::starting(PeriodKind::Weekly, day(first_day), SEOUL).unwrap(),
     };
     // Events before 13 March 10:00 may be pruned: the week of 8 March cannot be computed.
-    let refused = reports::request(&ctx, wanted("2027-03-08"), false).await.unwrap_err();
+    let refused = reports::request(&ctx, wanted("2027-03-08")).await.unwrap_err();
     assert_eq!(refused.kind(), Some(tasklane_core::error::ErrorKind::Unprocessable));
     assert!(refused.to_string().contains("TASKLANE_EVENT_RETENTION_DAYS"), "{refused}");
-    let (pending, job) = reports::request(&ctx, wanted("2027-03-15"), false).await.unwrap();
+    let (pending, job) = reports::request(&ctx, wanted("2027-03-15")).await.unwrap();
     let job: GenerateReport = serde_json::from_value(job.unwrap().payload).unwrap();
     generate(&ctx, &job).await.unwrap();
     let ready = reports::load(&ctx, pending.id).await.unwrap();
     assert_eq!(ready.content.as_ref().unwrap().previous, None, "the week before is past retention");
     // A month later the week is past retention too, but its stored report still answers.
     ctx.clock.set(kst("2027-04-20 10:00"));
-    let (stored, job) = reports::request(&ctx, wanted("2027-03-15"), false).await.unwrap();
+    let (stored, job) = reports::request(&ctx, wanted("2027-03-15")).await.unwrap();
     assert!(job.is_none());
     assert_eq!(stored, ready);
 }

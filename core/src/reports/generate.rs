@@ -233,7 +233,7 @@ pub async fn run(app: &AppContext, transport: &dyn Transport, period: Period, no
         if run.last_user_id == 0 {
             // The team's report reads every task: it goes first, to run beside the others.
             let wanted = Wanted { scope: Scope::Team, user_id: 0, period };
-            jobs.extend(super::request(app, wanted, false).await?.1);
+            jobs.extend(super::request(app, wanted).await?.1);
         }
         jobs.extend(ask_for_chunk(app, &people, period, crate::stored(run.started_at.and_utc())).await?);
         let count = jobs.len() as i32;
@@ -279,27 +279,8 @@ async fn ask_for_chunk(
 ) -> Result<Vec<NewJob>> {
     use sea_orm::sea_query::ExprTrait;
     let keys: Vec<String> = people.iter().map(|id| super::subject(Scope::Me, *id)).collect();
-    let rows = people.iter().zip(&keys).map(|(id, key)| reports::ActiveModel {
-        subject: Set(key.clone()),
-        scope: Set(Scope::Me.as_str().to_owned()),
-        user_id: Set(Some(*id)),
-        period: Set(period.kind.as_str().to_owned()),
-        first_day: Set(period.first_day),
-        period_start: Set(crate::stored(period.start)),
-        period_end: Set(crate::stored(period.end)),
-        status: Set(ReportStatus::Pending.as_str().to_owned()),
-        scheduled: Set(true),
-        requested_at: Set(requested_at),
-        ..Default::default()
-    });
-    reports::Entity::insert_many(rows)
-        .on_conflict(
-            OnConflict::columns([reports::Column::Subject, reports::Column::Period, reports::Column::FirstDay])
-                .do_nothing_on([reports::Column::Id])
-                .to_owned(),
-        )
-        .exec_without_returning(&app.db)
-        .await?;
+    let rows = people.iter().map(|id| super::pending_row(Scope::Me, *id, period, true, requested_at));
+    reports::Entity::insert_many(rows).on_conflict(super::same_report()).exec_without_returning(&app.db).await?;
     // Reports asked for earlier on demand become scheduled ones (emailed once ready).
     let key_filter = || {
         Expr::col(reports::Column::Subject)

@@ -230,7 +230,7 @@ impl Wanted {
 /// Asks for a report: stores it as pending (or marks an existing one pending again, keeping
 /// its figures until the new ones replace them) and returns it with the job that fills it in.
 /// A period whose events are past retention keeps its stored report or is refused.
-pub async fn request(app: &AppContext, wanted: Wanted, scheduled: bool) -> Result<(ReportView, Option<NewJob>)> {
+pub async fn request(app: &AppContext, wanted: Wanted) -> Result<(ReportView, Option<NewJob>)> {
     let now = app.clock.now();
     let key = subject(wanted.scope, wanted.user_id);
     let period = wanted.period;
@@ -249,36 +249,13 @@ pub async fn request(app: &AppContext, wanted: Wanted, scheduled: bool) -> Resul
             )),
         };
     }
-    let row = reports::ActiveModel {
-        subject: Set(key.clone()),
-        scope: Set(wanted.scope.as_str().to_owned()),
-        user_id: Set((wanted.scope == Scope::Me).then_some(wanted.user_id)),
-        period: Set(period.kind.as_str().to_owned()),
-        first_day: Set(period.first_day),
-        period_start: Set(crate::stored(period.start)),
-        period_end: Set(crate::stored(period.end)),
-        status: Set(ReportStatus::Pending.as_str().to_owned()),
-        scheduled: Set(scheduled),
-        requested_at: Set(crate::stored(now)),
-        ..Default::default()
-    };
     // Insert, or leave the existing row for the update below: concurrent requests for one
     // report meet on the unique key.
-    reports::Entity::insert(row)
-        .on_conflict(
-            OnConflict::columns([reports::Column::Subject, reports::Column::Period, reports::Column::FirstDay])
-                .do_nothing_on([reports::Column::Id])
-                .to_owned(),
-        )
-        .exec_without_returning(&app.db)
-        .await?;
-    let mut update = reports::Entity::update_many()
+    let row = pending_row(wanted.scope, wanted.user_id, period, false, crate::stored(now));
+    reports::Entity::insert(row).on_conflict(same_report()).exec_without_returning(&app.db).await?;
+    reports::Entity::update_many()
         .col_expr(reports::Column::Status, Expr::value(ReportStatus::Pending.as_str()))
-        .col_expr(reports::Column::RequestedAt, Expr::value(crate::stored(now)));
-    if scheduled {
-        update = update.col_expr(reports::Column::Scheduled, Expr::value(true));
-    }
-    update
+        .col_expr(reports::Column::RequestedAt, Expr::value(crate::stored(now)))
         .filter(reports::Column::Subject.eq(&key))
         .filter(reports::Column::Period.eq(period.kind.as_str()))
         .filter(reports::Column::FirstDay.eq(period.first_day))
@@ -291,10 +268,40 @@ pub async fn request(app: &AppContext, wanted: Wanted, scheduled: bool) -> Resul
     Ok((ReportView::from_row(row)?, Some(job)))
 }
 
+/// A new pending report row of `scope` (about `user_id` for `me`) for `period`.
+fn pending_row(
+    scope: Scope,
+    user_id: i64,
+    period: Period,
+    scheduled: bool,
+    requested_at: chrono::NaiveDateTime,
+) -> reports::ActiveModel {
+    reports::ActiveModel {
+        subject: Set(subject(scope, user_id)),
+        scope: Set(scope.as_str().to_owned()),
+        user_id: Set((scope == Scope::Me).then_some(user_id)),
+        period: Set(period.kind.as_str().to_owned()),
+        first_day: Set(period.first_day),
+        period_start: Set(crate::stored(period.start)),
+        period_end: Set(crate::stored(period.end)),
+        status: Set(ReportStatus::Pending.as_str().to_owned()),
+        scheduled: Set(scheduled),
+        requested_at: Set(requested_at),
+        ..Default::default()
+    }
+}
+
+/// Inserting a report that exists already (same subject, period and start) leaves the stored one.
+fn same_report() -> OnConflict {
+    OnConflict::columns([reports::Column::Subject, reports::Column::Period, reports::Column::FirstDay])
+        .do_nothing_on([reports::Column::Id])
+        .to_owned()
+}
+
 /// [`request`]s an on-demand report and enqueues its job on the configured transport; the
 /// flag says whether a job was enqueued (not for a stored report past retention).
 pub async fn ask(app: &AppContext, wanted: Wanted) -> Result<(ReportView, bool)> {
-    let (report, job) = request(app, wanted, false).await?;
+    let (report, job) = request(app, wanted).await?;
     let Some(job) = job else { return Ok((report, false)) };
     app.transport().await?.enqueue(vec![job]).await?;
     Ok((report, true))
