@@ -62,6 +62,10 @@ impl NewJob {
     }
 }
 
+/// The kind a transport gives an entry whose envelope it cannot read: the runtime
+/// dead-letters it unrun, with an alert, instead of leaving it pending forever.
+pub const UNDECODABLE: &str = "undecodable";
+
 /// A job handed to a worker: the payload plus what the transport needs to acknowledge it.
 #[derive(Clone, Debug)]
 pub struct Delivery {
@@ -79,6 +83,22 @@ pub struct Delivery {
     pub attempt: u32,
     /// When the job was first enqueued.
     pub enqueued_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Delivery {
+    /// An entry of `queue` whose envelope could not be read; `raw` is its text, kept in the
+    /// dead-letter queue for whoever investigates.
+    pub fn undecodable(id: impl Into<String>, queue: &str, raw: String, attempt: u32) -> Self {
+        Self {
+            id: id.into(),
+            queue: queue.to_owned(),
+            kind: UNDECODABLE.to_owned(),
+            version: 0,
+            payload: serde_json::Value::String(raw),
+            attempt: attempt.max(1),
+            enqueued_at: crate::now(),
+        }
+    }
 }
 
 /// Why a handler did not succeed.

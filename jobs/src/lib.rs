@@ -23,7 +23,7 @@ pub mod transport;
 
 mod job;
 
-pub use job::{Delivery, Job, JobError, NewJob};
+pub use job::{Delivery, Job, JobError, NewJob, UNDECODABLE};
 pub use registry::{JobContext, Registry};
 pub use retry::{RetryOverride, RetryPolicies, RetryPolicy};
 pub use transport::{DeadJob, DeadSelector, QueueStats, Transport};

@@ -197,7 +197,10 @@ impl RedisQueue {
     }
 
     fn delivery(queue: &str, entry: &StreamId, delivered: u32) -> Option<Delivery> {
-        let stored = decode(entry)?;
+        let Some(stored) = decode(entry) else {
+            let raw = format!("{:?}", entry.map);
+            return Some(Delivery::undecodable(entry.id.clone(), queue, raw, delivered));
+        };
         Some(Delivery {
             id: entry.id.clone(),
             queue: queue.to_owned(),
@@ -234,7 +237,14 @@ impl RedisQueue {
             .query_async(&mut conn)
             .await?;
         if let Ok(mut state) = self.reclaim.lock() {
-            state.insert(queue.to_owned(), (reply.next_stream_id.clone(), Instant::now()));
+            // A full batch means more are waiting (a stopped worker's handed-back jobs, say):
+            // the next claim looks again at once instead of half a lease later.
+            let checked = if reply.claimed.len() >= max {
+                Instant::now().checked_sub(lease).unwrap_or_else(Instant::now)
+            } else {
+                Instant::now()
+            };
+            state.insert(queue.to_owned(), (reply.next_stream_id.clone(), checked));
         }
         let mut deliveries = Vec::with_capacity(reply.claimed.len());
         for entry in &reply.claimed {
@@ -350,6 +360,9 @@ impl RedisQueue {
     }
 }
 
+/// Pending entries handed back per round trip when a consumer stops.
+const RELEASE_PAGE: usize = 1_000;
+
 #[async_trait::async_trait]
 impl Transport for RedisQueue {
     fn name(&self) -> &'static str {
@@ -434,16 +447,20 @@ impl Transport for RedisQueue {
         let mut released = 0;
         for queue in queues {
             let stream = self.stream(&queue);
-            let pending: StreamPendingCountReply = redis::cmd("XPENDING")
-                .arg(&stream)
-                .arg(GROUP)
-                .arg("-")
-                .arg("+")
-                .arg(10_000)
-                .arg(worker)
-                .query_async(&mut conn)
-                .await?;
-            if !pending.ids.is_empty() {
+            // Page through everything the consumer holds, however much that is.
+            let mut after = "-".to_owned();
+            loop {
+                let pending: StreamPendingCountReply = redis::cmd("XPENDING")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg(&after)
+                    .arg("+")
+                    .arg(RELEASE_PAGE)
+                    .arg(worker)
+                    .query_async(&mut conn)
+                    .await?;
+                let Some(last) = pending.ids.last() else { break };
+                after = format!("({}", last.id);
                 // Parked under a placeholder consumer with a huge idle time, they are the first
                 // thing any other worker's next reclaim picks up.
                 let mut claim = redis::cmd("XCLAIM");
@@ -454,14 +471,32 @@ impl Transport for RedisQueue {
                 claim.arg("IDLE").arg(i64::from(i32::MAX)).arg("JUSTID");
                 let _: Value = claim.query_async(&mut conn).await?;
                 released += pending.ids.len() as u64;
+                if pending.ids.len() < RELEASE_PAGE {
+                    break;
+                }
             }
-            let _: Value = redis::cmd("XGROUP")
-                .arg("DELCONSUMER")
+            // Deleting a consumer drops what it still holds from the group's pending list, where
+            // nobody would reclaim it: only an empty one goes.
+            let held: StreamPendingCountReply = redis::cmd("XPENDING")
                 .arg(&stream)
                 .arg(GROUP)
+                .arg("-")
+                .arg("+")
+                .arg(1)
                 .arg(worker)
                 .query_async(&mut conn)
                 .await?;
+            if held.ids.is_empty() {
+                let _: Value = redis::cmd("XGROUP")
+                    .arg("DELCONSUMER")
+                    .arg(&stream)
+                    .arg(GROUP)
+                    .arg(worker)
+                    .query_async(&mut conn)
+                    .await?;
+            } else {
+                tracing::warn!(%queue, worker, "jobs arrived while releasing; the consumer stays so they can be reclaimed");
+            }
         }
         Ok(released)
     }

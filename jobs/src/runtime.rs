@@ -146,6 +146,40 @@ async fn run_job<C: Clone + Send + Sync + 'static>(
     result.map_err(|err| Box::new(err) as BoxDynError)
 }
 
+fn count_outcome(delivery: &Delivery, outcome: &'static str) {
+    let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone()), ("outcome", outcome.to_owned())];
+    metrics::counter!("tasklane_jobs_total", &labels).increment(1);
+}
+
+/// Moves a job to its queue's dead letters and announces it.
+async fn dead_letter<C>(runtime: &WorkerRuntime<C>, delivery: &Delivery, reason: String) -> anyhow::Result<()> {
+    tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
+        attempt = delivery.attempt, %reason, "job dead-lettered");
+    count_outcome(delivery, "dead");
+    runtime.alerts.dead_lettered(DeadLetter {
+        queue: delivery.queue.clone(),
+        kind: delivery.kind.clone(),
+        error: reason.clone(),
+    });
+    runtime.transport.bury(delivery, &runtime.name, &reason).await
+}
+
+/// Why a job just claimed must not run: its entry cannot be read, or it has been handed out
+/// more often than its retry policy allows, which only happens when the workers running it
+/// died each time (a job that crashes its worker would otherwise loop forever).
+fn unrunnable<C>(runtime: &WorkerRuntime<C>, delivery: &Delivery) -> Option<String> {
+    if delivery.kind == crate::UNDECODABLE {
+        return Some("the queue entry cannot be decoded".to_owned());
+    }
+    let policy = runtime.registry.retry_policy(&delivery.queue, &delivery.kind);
+    policy.exhausted(delivery.attempt.saturating_sub(1)).then(|| {
+        format!(
+            "delivered {} times without finishing (its worker stopped while running it); dead-lettered unrun",
+            delivery.attempt
+        )
+    })
+}
+
 /// Tells the transport how each job ended: done, again later, or dead.
 struct Acknowledger<C> {
     shared: Shared<C>,
@@ -178,33 +212,17 @@ impl<C: Clone + Send + Sync + 'static> apalis_core::worker::ext::ack::Acknowledg
             shared.in_flight.remove(&delivery.id);
             let runtime = &shared.runtime;
             let transport = runtime.transport.as_ref();
-            let count = |outcome: &'static str| {
-                let labels = [
-                    ("queue", delivery.queue.clone()),
-                    ("kind", delivery.kind.clone()),
-                    ("outcome", outcome.to_owned()),
-                ];
-                metrics::counter!("tasklane_jobs_total", &labels).increment(1);
-            };
             let done = match outcome {
                 Ok(()) => {
-                    count("done");
+                    count_outcome(&delivery, "done");
                     transport.complete(&delivery, &runtime.name).await
                 }
                 Err((permanent, reason)) => {
                     let policy = runtime.registry.retry_policy(&delivery.queue, &delivery.kind);
                     if permanent || policy.exhausted(delivery.attempt) {
-                        tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
-                            attempt = delivery.attempt, %reason, "job dead-lettered");
-                        count("dead");
-                        runtime.alerts.dead_lettered(DeadLetter {
-                            queue: delivery.queue.clone(),
-                            kind: delivery.kind.clone(),
-                            error: reason.clone(),
-                        });
-                        transport.bury(&delivery, &runtime.name, &reason).await
+                        dead_letter(runtime, &delivery, reason).await
                     } else {
-                        count("retry");
+                        count_outcome(&delivery, "retry");
                         let delay = policy.delay_after(delivery.attempt);
                         tracing::info!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
                             attempt = delivery.attempt, ?delay, %reason, "job will be retried");
@@ -289,12 +307,18 @@ fn backend<C: Clone + Send + Sync + 'static>(
                 match runtime.transport.claim(&queue, &runtime.name, batch, runtime.lease).await {
                     Ok(claimed) if !claimed.is_empty() => {
                         failures = 0;
-                        // Leased from now on, so extended from now on, even while waiting here
-                        // for a free slot.
-                        for delivery in &claimed {
-                            shared.in_flight.add(delivery);
+                        for delivery in claimed {
+                            if let Some(reason) = unrunnable(runtime, &delivery) {
+                                if let Err(err) = dead_letter(runtime, &delivery, reason).await {
+                                    tracing::warn!(error = %err, id = %delivery.id, "cannot dead-letter a job; it will come back");
+                                }
+                                continue;
+                            }
+                            // Leased from now on, so extended from now on, even while waiting
+                            // here for a free slot.
+                            shared.in_flight.add(&delivery);
+                            buffer.push_back(delivery);
                         }
-                        buffer.extend(claimed);
                     }
                     Ok(_) => tokio::time::sleep(runtime.idle_poll).await,
                     Err(err) => {

@@ -177,14 +177,18 @@ impl SqsQueue {
     }
 
     fn delivery(queue: &str, message: &Message) -> Option<Delivery> {
-        let body: Body = serde_json::from_str(message.body()?).ok()?;
+        let receipt = message.receipt_handle()?;
         let receives = message
             .attributes()
             .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
             .and_then(|n| n.parse::<u32>().ok())
             .unwrap_or(1);
+        let raw = message.body().unwrap_or_default();
+        let Ok(body) = serde_json::from_str::<Body>(raw) else {
+            return Some(Delivery::undecodable(receipt, queue, raw.to_owned(), receives));
+        };
         Some(Delivery {
-            id: message.receipt_handle()?.to_owned(),
+            id: receipt.to_owned(),
             queue: queue.to_owned(),
             kind: body.kind,
             version: body.version,
@@ -417,9 +421,23 @@ impl Transport for SqsQueue {
     }
 
     async fn extend(&self, deliveries: &[Delivery], _worker: &str, lease: Duration) -> Result<()> {
-        for delivery in deliveries {
+        // Each job on its own: a receipt handle that fails (the message was deleted, or its
+        // visibility ran out) must not keep the others from being extended.
+        let extended = futures_util::future::join_all(deliveries.iter().map(|delivery| async move {
             let url = self.url(&self.name_of(&delivery.queue)).await?;
-            self.set_visibility(&url, &delivery.id, lease.as_secs()).await?;
+            self.set_visibility(&url, &delivery.id, lease.as_secs()).await
+        }))
+        .await;
+        let mut failed = 0;
+        for (delivery, outcome) in deliveries.iter().zip(extended) {
+            if let Err(err) = outcome {
+                failed += 1;
+                tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, attempt = delivery.attempt,
+                    error = %format!("{err:#}"), "cannot extend a job's lease; it may be handed to another worker");
+            }
+        }
+        if failed > 0 {
+            return Err(anyhow!("{failed} of {} job leases were not extended", deliveries.len()));
         }
         Ok(())
     }
@@ -456,12 +474,24 @@ impl Transport for SqsQueue {
     async fn release(&self, _worker: &str) -> Result<u64> {
         let held: Vec<(String, String)> =
             self.held.lock().map(|h| h.iter().map(|(r, q)| (r.clone(), q.clone())).collect()).unwrap_or_default();
-        for (receipt, queue) in &held {
+        // Each on its own: a handle SQS no longer honours (its visibility ran out and someone
+        // else received it) is no reason to keep the others.
+        let outcomes = futures_util::future::join_all(held.iter().map(|(receipt, queue)| async move {
             let url = self.url(&self.name_of(queue)).await?;
-            self.set_visibility(&url, receipt, 0).await?;
+            self.set_visibility(&url, receipt, 0).await
+        }))
+        .await;
+        let mut released = 0;
+        for ((receipt, queue), outcome) in held.iter().zip(outcomes) {
+            match outcome {
+                Ok(()) => released += 1,
+                Err(err) => {
+                    tracing::debug!(%queue, error = %format!("{err:#}"), "a held job could not be handed back; its visibility runs out instead")
+                }
+            }
             self.forget(receipt);
         }
-        Ok(held.len() as u64)
+        Ok(released)
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {

@@ -149,3 +149,42 @@ async fn concurrent_claimers_never_share_a_job() {
     let unique: std::collections::HashSet<_> = all.iter().collect();
     assert_eq!((all.len(), unique.len()), (200, 200));
 }
+
+#[tokio::test]
+async fn leases_are_timed_by_the_database_clock() {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    let test = fresh_db().await;
+    // On MariaDB, one connection whose clock runs an hour ahead stands for a database server
+    // whose clock disagrees with this process's; SQLite's clock is the process's own.
+    let skew = match test.db.get_database_backend() {
+        DbBackend::MySql => chrono::Duration::hours(1),
+        _ => chrono::Duration::zero(),
+    };
+    let db = sea_orm::Database::connect(sea_orm::ConnectOptions::new(test.url.clone()).max_connections(1).to_owned())
+        .await
+        .unwrap();
+    if skew > chrono::Duration::zero() {
+        db.execute_unprepared("SET timestamp = UNIX_TIMESTAMP() + 3600").await.unwrap();
+    }
+    let queue = SqlQueue::new(db.clone());
+    queue.enqueue(vec![job("q", 1, None)]).await.unwrap();
+    let held = queue.claim("q", "w", 1, LEASE).await.unwrap();
+    assert_eq!(held.len(), 1);
+    let lease_of = || async {
+        let row = db
+            .query_one_raw(Statement::from_string(db.get_database_backend(), "SELECT lease_until FROM jobs"))
+            .await
+            .unwrap()
+            .unwrap();
+        row.try_get::<chrono::NaiveDateTime>("", "lease_until").unwrap().and_utc()
+    };
+    let expected = chrono::Utc::now() + skew + chrono::Duration::from_std(LEASE).unwrap();
+    let claimed_lease = lease_of().await;
+    assert!(
+        (claimed_lease - expected).num_seconds().abs() < 5,
+        "lease until {claimed_lease}, expected about {expected}"
+    );
+    queue.extend(&held, "w", LEASE * 2).await.unwrap();
+    let extended = lease_of().await;
+    assert!((extended - claimed_lease).num_seconds() >= 25, "extended to {extended} from {claimed_lease}");
+}

@@ -106,3 +106,27 @@ async fn released_jobs_go_to_the_next_worker_at_once() {
     let taken = staying.claim("q", "staying", 2, LEASE).await.unwrap();
     assert_eq!(taken.len(), 2);
 }
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn a_stopping_worker_hands_back_everything_it_holds() {
+    let prefix = prefix();
+    let (leaving, staying) = (queue_with_prefix(&prefix), queue_with_prefix(&prefix));
+    let count = 2_500;
+    leaving.enqueue((0..count).map(|n| job(n, None)).collect()).await.unwrap();
+    let mut held = 0;
+    while held < count as usize {
+        let claimed = leaving.claim("q", "leaving", 500, LEASE).await.unwrap();
+        assert!(!claimed.is_empty(), "only {held} of {count} claimed");
+        held += claimed.len();
+    }
+    // More than one page of them, every one handed back; the emptied consumer is gone.
+    assert_eq!(leaving.release("leaving").await.unwrap(), u64::from(count));
+    let mut taken = 0;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while taken < count as usize {
+        assert!(Instant::now() < deadline, "only {taken} of {count} came back");
+        taken += staying.claim("q", "staying", 500, LEASE).await.unwrap().len();
+    }
+    assert_eq!(taken, count as usize);
+}

@@ -266,3 +266,126 @@ async fn sqs_kinds_configured_for_two_attempts_die_after_two() {
     queue.init_queue("test", Duration::from_secs(30), 2).await.unwrap();
     dead_after_the_configured_attempts(Arc::new(queue)).await;
 }
+
+/// Keeps every alert it is sent.
+#[derive(Clone, Default)]
+struct KeptAlerts(Arc<Mutex<Vec<tasklane_jobs::alerts::DeadLetterGroup>>>);
+
+#[async_trait::async_trait]
+impl tasklane_jobs::alerts::AlertSink for KeptAlerts {
+    async fn send(&self, groups: &[tasklane_jobs::alerts::DeadLetterGroup], _dropped: u64) -> anyhow::Result<()> {
+        self.0.lock().unwrap().extend(groups.iter().cloned());
+        Ok(())
+    }
+}
+
+/// Runs a worker over `queue` with an `Echo` handler counting its runs, until the queue has
+/// `dead` dead letters; returns the runs and the alerts sent.
+async fn run_until_dead(queue: Arc<dyn Transport>, dead: u64) -> (u32, Vec<tasklane_jobs::alerts::DeadLetterGroup>) {
+    let runs = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let mut registry = Registry::new(quick_retries(3));
+    {
+        let runs = runs.clone();
+        registry.register(move |_, _: Echo| {
+            runs.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<(), JobError>(()) }
+        });
+    }
+    let kept = KeptAlerts::default();
+    let alerts = Alerts::start(
+        Arc::new(kept.clone()),
+        Duration::from_millis(50),
+        Arc::new(|queue, _| format!("replay {queue}")),
+    );
+    let runtime = WorkerRuntime {
+        idle_poll: Duration::from_millis(20),
+        grace: Duration::from_secs(5),
+        // Short, so jobs left by dead workers are taken over quickly.
+        lease: Duration::from_secs(1),
+        ..WorkerRuntime::new((), queue.clone(), registry, "healthy-worker", alerts)
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(runtime.run(vec![QueueSpec { name: "test".into(), concurrency: 2 }], async move {
+        let _ = stopped.await;
+    }));
+    wait_until("the job to be dead-lettered", WAIT, async || queue.stats("test").await.unwrap().dead == dead).await;
+    wait_until("the alert", WAIT, async || !kept.0.lock().unwrap().is_empty()).await;
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), running).await.expect("the worker did not stop").unwrap().unwrap();
+    let alerts = kept.0.lock().unwrap().clone();
+    (runs.load(Ordering::SeqCst), alerts)
+}
+
+/// A job whose workers die while running it, as many times as it may be tried, is
+/// dead-lettered by the next worker without running, with one alert.
+async fn a_job_that_kills_its_workers_is_dead_lettered_unrun(queue: Arc<dyn Transport>) {
+    queue.enqueue(vec![NewJob::of(&Echo { n: 1, mode: "ok".into() }).unwrap()]).await.unwrap();
+    let mut deliveries = 0;
+    let deadline = std::time::Instant::now() + WAIT;
+    while deliveries < 3 {
+        assert!(std::time::Instant::now() < deadline, "only {deliveries} deliveries");
+        // Claimed under a lease that is over at once, never acknowledged: the worker died.
+        deliveries += queue.claim("test", &format!("doomed-{deliveries}"), 1, Duration::ZERO).await.unwrap().len();
+    }
+    let (runs, alerts) = run_until_dead(queue.clone(), 1).await;
+    assert_eq!(runs, 0, "the poison job ran again");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!((alerts[0].kind.as_str(), alerts[0].count), ("test.echo", 1));
+    assert!(alerts[0].first_error.contains("delivered 4 times"), "{}", alerts[0].first_error);
+}
+
+#[tokio::test]
+async fn embedded_jobs_that_kill_their_workers_are_dead_lettered_unrun() {
+    let test = fresh_db().await;
+    a_job_that_kills_its_workers_is_dead_lettered_unrun(Arc::new(SqlQueue::new(test.db.clone()))).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn redis_jobs_that_kill_their_workers_are_dead_lettered_unrun() {
+    a_job_that_kills_its_workers_is_dead_lettered_unrun(Arc::new(redis_queue())).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn sqs_jobs_that_kill_their_workers_are_dead_lettered_unrun() {
+    let queue = common::sqs_queue().await;
+    // A redrive limit above the attempts, so the worker is the one that sees it.
+    queue.init_queue("test", Duration::from_secs(30), 10).await.unwrap();
+    a_job_that_kills_its_workers_is_dead_lettered_unrun(Arc::new(queue)).await;
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn an_undecodable_redis_entry_is_dead_lettered_with_an_alert() {
+    let prefix = common::redis_prefix();
+    let queue = common::redis_queue_with_prefix(&prefix);
+    queue.stats("test").await.unwrap(); // creates the stream and its group
+    let url = std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: String = redis::cmd("XADD")
+        .arg(format!("{prefix}test"))
+        .arg("*")
+        .arg("job")
+        .arg("{not json")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let (runs, alerts) = run_until_dead(Arc::new(queue), 1).await;
+    assert_eq!(runs, 0);
+    assert_eq!(alerts[0].kind, tasklane_jobs::UNDECODABLE);
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn an_undecodable_sqs_message_is_dead_lettered_with_an_alert() {
+    let prefix = format!("tl-test-{}-", common::unique_name());
+    let queue = common::sqs_queue_with_prefix(&prefix).await;
+    queue.init_queue("test", Duration::from_secs(30), 3).await.unwrap();
+    let client = common::sqs_client().await;
+    let url = client.get_queue_url().queue_name(format!("{prefix}test")).send().await.unwrap();
+    client.send_message().queue_url(url.queue_url().unwrap()).message_body("{not json").send().await.unwrap();
+    let (runs, alerts) = run_until_dead(Arc::new(queue), 1).await;
+    assert_eq!(runs, 0);
+    assert_eq!(alerts[0].kind, tasklane_jobs::UNDECODABLE);
+}

@@ -66,6 +66,28 @@ async fn publish_consume_retry_bury_replay_purge() {
 
 #[tokio::test]
 #[ignore = "needs services: scripts/test"]
+async fn a_bad_receipt_handle_does_not_keep_the_other_leases_from_being_extended() {
+    let queue = fresh_queue().await;
+    queue.enqueue(vec![job(1), job(2)]).await.unwrap();
+    let short = Duration::from_secs(2);
+    let mut held = queue.claim("q", "w", 10, short).await.unwrap();
+    while held.len() < 2 {
+        held.extend(queue.claim("q", "w", 10, short).await.unwrap());
+    }
+    // The first handle is one SQS no longer knows (its message deleted meanwhile, say).
+    let gone = tasklane_jobs::Delivery { id: "not-a-receipt-handle".into(), ..held[0].clone() };
+    let all = [gone, held[0].clone(), held[1].clone()];
+    let err = queue.extend(&all, "w", LEASE).await.unwrap_err();
+    assert!(err.to_string().starts_with("1 of 3"), "{err}");
+    // Well past the short lease, the two real ones are still held: nobody else receives them.
+    let until = std::time::Instant::now() + short * 2;
+    while std::time::Instant::now() < until {
+        assert!(queue.claim("q", "other", 10, LEASE).await.unwrap().is_empty(), "a lease was not extended");
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
 async fn released_messages_are_visible_again_at_once() {
     let queue = fresh_queue().await;
     queue.enqueue(vec![job(1)]).await.unwrap();

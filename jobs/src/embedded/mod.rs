@@ -94,7 +94,28 @@ fn stored_now() -> chrono::NaiveDateTime {
 }
 
 fn later(delay: Duration) -> chrono::NaiveDateTime {
-    stored(crate::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX))
+    after(stored_now(), delay)
+}
+
+fn after(at: chrono::NaiveDateTime, delay: Duration) -> chrono::NaiveDateTime {
+    at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+}
+
+/// The database's clock (UTC, microseconds). Leases are written and compared with it, so
+/// workers on machines whose clocks disagree still agree on when a lease has run out.
+async fn database_now(db: &impl ConnectionTrait) -> std::result::Result<chrono::NaiveDateTime, sea_orm::DbErr> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::MySql => "SELECT CAST(UTC_TIMESTAMP(6) AS CHAR) AS now",
+        _ => "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS now",
+    };
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(backend, sql))
+        .await?
+        .ok_or_else(|| sea_orm::DbErr::Custom("the database did not say what time it is".into()))?;
+    let text: String = row.try_get("", "now")?;
+    chrono::NaiveDateTime::parse_from_str(&text, "%Y-%m-%d %H:%M:%S%.f")
+        .map_err(|err| sea_orm::DbErr::Custom(format!("the database's time {text:?} does not parse: {err}")))
 }
 
 fn delivery(row: table::Model) -> Delivery {
@@ -182,8 +203,8 @@ impl SqlQueue {
         max: usize,
         lease: Duration,
     ) -> std::result::Result<Vec<Delivery>, sea_orm::DbErr> {
-        let now = stored_now();
         let txn = self.db.begin().await?;
+        let now = database_now(&txn).await?;
         let skip_locked = txn.get_database_backend() == DbBackend::MySql;
         let lock = |select: sea_orm::Select<Entity>| {
             if skip_locked { select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked) } else { select }
@@ -221,7 +242,7 @@ impl SqlQueue {
         Entity::update_many()
             .col_expr(Column::State, Expr::value(RUNNING))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-            .col_expr(Column::LeaseUntil, Expr::value(later(lease)))
+            .col_expr(Column::LeaseUntil, Expr::value(after(now, lease)))
             .col_expr(Column::LeaseOwner, Expr::value(worker))
             .filter(Column::Id.is_in(ids))
             .exec(&txn)
@@ -273,12 +294,21 @@ impl Transport for SqlQueue {
         if ids.is_empty() {
             return Ok(());
         }
-        let update = Entity::update_many()
-            .col_expr(Column::LeaseUntil, Expr::value(later(lease)))
-            .filter(Column::Id.is_in(ids))
-            .filter(Column::State.eq(RUNNING))
-            .filter(Column::LeaseOwner.eq(worker));
-        retrying(|| update.clone().exec(&self.db)).await?;
+        let db = &self.db;
+        retrying(|| {
+            let ids = ids.clone();
+            async move {
+                let lease_until = after(database_now(db).await?, lease);
+                Entity::update_many()
+                    .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+                    .filter(Column::Id.is_in(ids))
+                    .filter(Column::State.eq(RUNNING))
+                    .filter(Column::LeaseOwner.eq(worker))
+                    .exec(db)
+                    .await
+            }
+        })
+        .await?;
         Ok(())
     }
 

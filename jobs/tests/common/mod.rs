@@ -21,6 +21,7 @@ pub fn unique_name() -> String {
 /// A database removed (SQLite) or left for `scripts/test` to drop (MySQL) after the test.
 pub struct TestDb {
     pub db: DatabaseConnection,
+    pub url: String,
     dir: std::path::PathBuf,
 }
 
@@ -45,14 +46,14 @@ pub async fn fresh_db() -> TestDb {
         }
         _ => format!("sqlite://{}/jobs.db?mode=rwc", dir.display()),
     };
-    let mut options = sea_orm::ConnectOptions::new(url);
+    let mut options = sea_orm::ConnectOptions::new(url.clone());
     options.sqlx_logging(false).max_connections(8);
     if options.get_url().starts_with("sqlite:") {
         options.max_connections(1);
     }
     let db = Database::connect(options).await.unwrap();
     tasklane_migration::Migrator::up(&db, None).await.unwrap();
-    TestDb { db, dir }
+    TestDb { db, url, dir }
 }
 
 /// A Redis transport under a key prefix of its own.
@@ -68,10 +69,20 @@ pub fn redis_prefix() -> String {
 
 /// An SQS transport (on the local emulator only) whose queues are named for this test alone.
 pub async fn sqs_queue() -> SqsQueue {
+    sqs_queue_with_prefix(&format!("tl-test-{}-", unique_name())).await
+}
+
+/// An SQS client on the local emulator only.
+pub async fn sqs_client() -> aws_sdk_sqs::Client {
     let endpoint = std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL must point at the local emulator");
     assert!(endpoint.contains("127.0.0.1") || endpoint.contains("localhost"), "refusing to test against {endpoint}");
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await;
-    SqsQueue::new(aws_sdk_sqs::Client::new(&config), &format!("tl-test-{}-", unique_name()))
+    aws_sdk_sqs::Client::new(&config)
+}
+
+/// An SQS transport whose queues are named `<prefix><queue>`.
+pub async fn sqs_queue_with_prefix(prefix: &str) -> SqsQueue {
+    SqsQueue::new(sqs_client().await, prefix)
 }
 
 /// Polls `done` until it holds, failing the test with `what` after `timeout`.
