@@ -183,8 +183,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
     }
 }
 
-/// The client's address: the socket peer, or the first `X-Forwarded-For` hop when configured
-/// to trust a proxy.
+/// The client's address: the socket's peer, or with trusted proxies in front
+/// (`TASKLANE_TRUSTED_PROXIES`) the first `X-Forwarded-For` hop from the right that is not
+/// one of them.
 pub struct ClientAddr(pub Option<IpAddr>);
 
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr
@@ -195,16 +196,11 @@ where
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         let ctx = AppContext::from_ref(state);
-        if ctx.config.auth.trust_forwarded_for
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(Self(Some(forwarded)));
-        }
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip())))
+        let Some(ConnectInfo(peer)) = parts.extensions.get::<ConnectInfo<SocketAddr>>() else {
+            return Ok(Self(None));
+        };
+        let forwarded: Vec<&str> =
+            parts.headers.get_all("x-forwarded-for").iter().filter_map(|value| value.to_str().ok()).collect();
+        Ok(Self(Some(ctx.config.http.trusted_proxies.client(peer.ip(), &forwarded))))
     }
 }

@@ -7,13 +7,14 @@ pub mod messages;
 pub mod openapi;
 pub mod routes;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, State};
 use axum::http::{Request, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -41,6 +42,7 @@ pub fn app(ctx: AppContext) -> Router {
         .route("/api/openapi.json", get(openapi_document))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(ctx.clone(), request_timeout))
         .with_state(ctx)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(|_| {
@@ -96,13 +98,59 @@ impl MakeRequestId for RequestIds {
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish.
 /// (Expired sessions and tokens are pruned by a recurring job on the workers.)
+///
+/// Written on hyper rather than `axum::serve` for the header-read timeout, which needs a timer
+/// that `axum::serve` does not set: a client that trickles its headers is cut off after
+/// `TASKLANE_HTTP_HEADER_TIMEOUT_SECS`, and one that trickles its body is answered 408 after
+/// `TASKLANE_HTTP_REQUEST_TIMEOUT_SECS`.
 pub async fn serve(
     ctx: AppContext,
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(ctx).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    let header_timeout = Duration::from_secs(ctx.config.http.header_read_timeout_secs);
+    let router = app(ctx);
+    let mut connections = hyper::server::conn::http1::Builder::new();
+    connections.timer(hyper_util::rt::TokioTimer::new()).header_read_timeout(header_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(err) => {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %err, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = router.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(router.clone(), request)
+        });
+        let connection = graceful.watch(connections.serve_connection(hyper_util::rt::TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(error = %err, %peer, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// Answers 408 when a request, its body included, takes longer than the configured limit.
+async fn request_timeout(State(ctx): State<AppContext>, request: Request<Body>, next: Next) -> Response {
+    let limit = Duration::from_secs(ctx.config.http.request_timeout_secs);
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => error_response(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long"),
+    }
 }
 
 /// Serves until SIGTERM or Ctrl-C, then gives in-flight requests [`SHUTDOWN_GRACE`] to finish

@@ -58,6 +58,13 @@ async fn malformed_task_bodies_get_4xx_with_the_error_shape() {
         ("bad priority", json!({ "name": "x", "priority": "asap" }), 422, "invalid_priority"),
         ("bad date", json!({ "name": "x", "deadline": "2026-02-30" }), 422, "invalid_deadline"),
         ("not a date", json!({ "name": "x", "deadline": "next week" }), 422, "invalid_deadline"),
+        (
+            "deadline past DATETIME",
+            json!({ "name": "x", "deadline": "9999-12-31T23:00:00-05:00" }),
+            422,
+            "invalid_deadline",
+        ),
+        ("deadline before 1970", json!({ "name": "x", "deadline": "0001-01-01" }), 422, "invalid_deadline"),
         ("unknown pic email", json!({ "name": "x", "pic": "ghost@example.com" }), 422, "unknown_user"),
         ("unknown pic id", json!({ "name": "x", "PIC": 424242 }), 422, "unknown_user"),
         ("unknown supervisor", json!({ "name": "x", "Supervisor": "999999" }), 422, "unknown_user"),
@@ -115,6 +122,9 @@ async fn malformed_account_bodies_get_4xx() {
     for (path, body, status) in cases {
         app.post(path, None, body).await.expect_error(status);
     }
+    // Longer than any address the users table holds: a wrong password, not a database error.
+    let long_email = format!("{}@example.com", "x".repeat(5_000));
+    app.sign_in(&long_email, "whatever it is").await.expect_error(401);
     let kim = app.user("kim").await;
     app.patch("/api/users/me", &kim.token, json!({ "role": "admin" })).await.expect_error(400);
     app.patch("/api/users/me", &kim.token, json!({ "display_name": "" })).await.expect_error(422);

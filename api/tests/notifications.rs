@@ -219,6 +219,74 @@ async fn a_redelivered_event_notifies_nobody_twice() {
     assert_eq!(rows, 2, "one in-app and one email row");
 }
 
+/// A mailer that only counts, taking a while to answer so that two sends would overlap.
+#[derive(Clone, Default)]
+struct CountingMailer(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+#[async_trait::async_trait]
+impl tasklane_core::notify::email::mailer::Mailer for CountingMailer {
+    async fn send(
+        &self,
+        _message: &tasklane_core::notify::email::mailer::EmailMessage,
+    ) -> Result<(), tasklane_core::notify::email::mailer::MailError> {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn two_copies_of_one_email_job_at_the_same_moment_send_one_email() {
+    use sea_orm::sea_query::Expr;
+    use tasklane_core::notify::email::{Postman, SendEmail, send_email};
+    let app = spawn_app().await;
+    let cara = app.user("cara").await;
+    let pia = app.user("pia").await;
+    app.task(&cara, json!({ "name": "only once", "pic": pia.id })).await;
+    {
+        let _workers = app.start_workers();
+        wait_until("the first delivery", PATIENCE, async || mails(&app).len() == 1).await;
+        drained(&app).await;
+    }
+    let email_row = || {
+        notifications::Entity::find()
+            .filter(notifications::Column::Channel.eq("email"))
+            .filter(notifications::Column::UserId.eq(pia.id))
+    };
+    let row = email_row().one(&app.ctx.db).await.unwrap().unwrap();
+    let unsend = |claimed_until: Option<chrono::NaiveDateTime>| {
+        notifications::Entity::update_many()
+            .col_expr(notifications::Column::Status, Expr::value("pending"))
+            .col_expr(notifications::Column::ClaimedUntil, Expr::value(claimed_until))
+            .filter(notifications::Column::Id.eq(row.id))
+            .exec(&app.ctx.db)
+    };
+    let sent = CountingMailer::default();
+    let count = || sent.0.load(std::sync::atomic::Ordering::SeqCst);
+    let postman = Postman::new(&app.ctx, Box::new(sent.clone()));
+    let job = SendEmail { source: row.source.clone(), user_id: pia.id };
+
+    // As if its email had not gone out yet; then two copies of its job run at once.
+    unsend(None).await.unwrap();
+    let (first, second) =
+        tokio::join!(send_email(&app.ctx, &postman, job.clone()), send_email(&app.ctx, &postman, job.clone()));
+    assert_eq!(count(), 1, "one email, not two");
+    // One sent it; the other found it claimed (a retry) or, arriving later, sent.
+    assert!(first.is_ok() || second.is_ok(), "{first:?} {second:?}");
+    // The loser's retry finds it sent and does nothing.
+    send_email(&app.ctx, &postman, job.clone()).await.unwrap();
+    assert_eq!(count(), 1);
+    assert_eq!(email_row().one(&app.ctx.db).await.unwrap().unwrap().status, "sent");
+
+    // A claim whose worker died is taken over once it has run out, not before.
+    unsend(Some(chrono::Utc::now().naive_utc() + chrono::Duration::seconds(60))).await.unwrap();
+    assert!(send_email(&app.ctx, &postman, job.clone()).await.is_err());
+    assert_eq!(count(), 1);
+    unsend(Some(chrono::Utc::now().naive_utc() - chrono::Duration::seconds(1))).await.unwrap();
+    send_email(&app.ctx, &postman, job).await.unwrap();
+    assert_eq!(count(), 2);
+}
+
 /// An app that sends email through the SES emulator from a verified sender of its own, with
 /// `adjust` applied to its configuration; returns the sender too.
 async fn ses_app(adjust: impl FnOnce(&mut tasklane_core::config::Config)) -> (TestApp, String) {

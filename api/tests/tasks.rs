@@ -395,3 +395,32 @@ async fn pagination_neither_skips_nor_repeats_while_others_insert() {
     }
     writer.await.unwrap();
 }
+
+#[tokio::test]
+async fn history_comes_a_page_at_a_time() {
+    let app = spawn_app().await;
+    let kim = app.user("kim").await;
+    let task = app.task(&kim, json!({ "name": "edited often" })).await;
+    for n in 0..7 {
+        app.patch(&format!("/api/tasks/{task}"), &kim.token, json!({ "name": format!("edit {n}") })).await.expect(200);
+    }
+    let mut seqs = Vec::new();
+    let mut path = format!("/api/tasks/{task}/events?limit=3");
+    let mut pages = 0;
+    loop {
+        let page = app.get(&path, &kim.token).await.expect(200);
+        pages += 1;
+        seqs.extend(page["events"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/api/tasks/{task}/events?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!((pages, seqs), (3, (1..=8).collect::<Vec<i64>>()));
+    // Without a limit, up to 100 at once; bad paging parameters are refused.
+    assert_eq!(events(&app, &kim, task).await.len(), 8);
+    let bad = |query: &str| format!("/api/tasks/{task}/events?{query}");
+    assert_eq!(app.get(&bad("limit=0"), &kim.token).await.expect_error(422), "invalid_limit");
+    assert_eq!(app.get(&bad("limit=101"), &kim.token).await.expect_error(422), "invalid_limit");
+    assert_eq!(app.get(&bad("cursor=later"), &kim.token).await.expect_error(400), "invalid_cursor");
+}

@@ -8,6 +8,7 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
     TransactionTrait,
 };
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::users;
 
@@ -22,11 +23,14 @@ use crate::{AppContext, Error, Result};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Email(String);
 
+/// The longest email address accepted (RFC 5321's path limit less its brackets).
+pub const MAX_EMAIL_LEN: usize = 254;
+
 impl Email {
-    /// Accepts `local@domain.tld` of at most 254 characters, without spaces.
+    /// Accepts `local@domain.tld` of at most [`MAX_EMAIL_LEN`] characters, without spaces.
     pub fn parse(raw: &str) -> Result<Self> {
         let email = raw.trim().to_lowercase();
-        let valid = email.len() <= 254
+        let valid = email.len() <= MAX_EMAIL_LEN
             && !email.chars().any(char::is_whitespace)
             && match email.split_once('@') {
                 Some((local, domain)) => {
@@ -122,7 +126,8 @@ pub struct SignUp {
     /// Email address (used to sign in).
     pub email: String,
     /// 8 to 128 characters.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
     /// Name shown to teammates.
     pub display_name: String,
 }
@@ -134,7 +139,8 @@ pub struct SignIn {
     /// Email address.
     pub email: String,
     /// Password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
 }
 
 /// `PATCH /api/users/me` body; every field is optional.
@@ -149,9 +155,11 @@ pub struct ProfileChange {
     /// New email; needs `current_password`.
     pub email: Option<String>,
     /// New password; needs `current_password`. Ends every other session.
-    pub password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub password: Option<SecretString>,
     /// The current password, required to change email or password.
-    pub current_password: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub current_password: Option<SecretString>,
 }
 
 /// `DELETE /api/users/me` body.
@@ -159,13 +167,14 @@ pub struct ProfileChange {
 #[serde(deny_unknown_fields)]
 pub struct AccountDeletion {
     /// The current password.
-    pub password: String,
+    #[schema(value_type = String)]
+    pub password: SecretString,
 }
 
 /// Creates a member account.
 pub async fn sign_up(ctx: &AppContext, input: SignUp) -> Result<Profile> {
     let email = Email::parse(&input.email)?;
-    let password = Password::parse(input.password)?;
+    let password = Password::parse(input.password.expose_secret().to_owned())?;
     let display_name = DisplayName::parse(&input.display_name)?;
     create_user(ctx, &email, &password, &display_name, Role::Member).await
 }
@@ -204,27 +213,51 @@ fn email_taken() -> Error {
 }
 
 /// Signs in. An unknown email and a wrong password get the same answer in about the same time;
-/// failures are counted per account and per client address.
+/// attempts are limited per account and client address (see [`throttle`]).
 pub async fn sign_in(ctx: &AppContext, input: SignIn, client: Option<IpAddr>) -> Result<(String, IssuedTokens)> {
     let email = input.email.trim().to_lowercase();
-    let keys = throttle::ThrottleKeys::new(&email, client);
-    throttle::check(&ctx.db, &ctx.config.auth, &keys).await?;
-    let user = users::Entity::find().filter(users::Column::Email.eq(&email)).one(&ctx.db).await?;
-    let password = Password::offered(input.password);
-    let matches = ctx.passwords.verify(&password, user.as_ref().map(|u| u.password_hash.clone())).await?;
+    // An address longer than any stored one cannot match; looking it up would only make
+    // MySQL complain about the column's length.
+    let user = if email.len() <= MAX_EMAIL_LEN {
+        users::Entity::find().filter(users::Column::Email.eq(&email)).one(&ctx.db).await?
+    } else {
+        None
+    };
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = throttle::check_password(
+        ctx,
+        &email,
+        client,
+        &Password::offered(input.password.expose_secret().to_owned()),
+        stored,
+    )
+    .await?;
     let user = match user {
         Some(user) if matches => user,
-        _ => {
-            throttle::record_failure(&ctx.db, &ctx.config.auth, &keys).await?;
-            return Err(Error::unauthorized("invalid_credentials", "email or password is incorrect"));
-        }
+        _ => return Err(Error::unauthorized("invalid_credentials", "email or password is incorrect")),
     };
     if user.disabled {
         return Err(Error::forbidden("this account is disabled"));
     }
-    throttle::clear_account(&ctx.db, &keys).await?;
     let tokens = sessions::start(ctx, &user).await?;
     Ok((user.email, tokens))
+}
+
+/// Checks the signed-in user's current password before a sensitive change, under the same
+/// limits as sign-in.
+async fn confirm_password(
+    ctx: &AppContext,
+    user: &users::Model,
+    client: Option<IpAddr>,
+    offered: &SecretString,
+) -> Result<()> {
+    let stored = Some(user.password_hash.clone());
+    let offered = Password::offered(offered.expose_secret().to_owned());
+    if throttle::check_password(ctx, &user.email, client, &offered, stored).await? {
+        Ok(())
+    } else {
+        Err(Error::forbidden("the current password is incorrect"))
+    }
 }
 
 async fn load(ctx: &AppContext, user_id: i64) -> Result<users::Model> {
@@ -238,19 +271,22 @@ pub async fn profile(ctx: &AppContext, who: &Principal) -> Result<Profile> {
 
 /// Applies a profile change; email and password changes need the current password, and a
 /// password change ends every other session of the user.
-pub async fn update_profile(ctx: &AppContext, who: &Principal, change: ProfileChange) -> Result<Profile> {
+pub async fn update_profile(
+    ctx: &AppContext,
+    who: &Principal,
+    client: Option<IpAddr>,
+    change: ProfileChange,
+) -> Result<Profile> {
     let user = load(ctx, who.user_id).await?;
     let sensitive = change.email.is_some() || change.password.is_some();
     if sensitive {
-        let current = change.current_password.clone().ok_or_else(|| {
+        let current = change.current_password.as_ref().ok_or_else(|| {
             Error::invalid("current_password_required", "changing email or password needs current_password")
         })?;
-        if !ctx.passwords.verify(&Password::offered(current), Some(user.password_hash.clone())).await? {
-            return Err(Error::forbidden("current_password is incorrect"));
-        }
+        confirm_password(ctx, &user, client, current).await?;
     }
     let new_hash = match change.password {
-        Some(password) => Some(ctx.passwords.hash(&Password::parse(password)?).await?),
+        Some(password) => Some(ctx.passwords.hash(&Password::parse(password.expose_secret().to_owned())?).await?),
         None => None,
     };
     let mut row = user.into_active_model();
@@ -283,11 +319,14 @@ pub async fn update_profile(ctx: &AppContext, who: &Principal, change: ProfileCh
 }
 
 /// Deletes the signed-in user's account after checking their password.
-pub async fn delete_own_account(ctx: &AppContext, who: &Principal, input: AccountDeletion) -> Result<()> {
+pub async fn delete_own_account(
+    ctx: &AppContext,
+    who: &Principal,
+    client: Option<IpAddr>,
+    input: AccountDeletion,
+) -> Result<()> {
     let user = load(ctx, who.user_id).await?;
-    if !ctx.passwords.verify(&Password::offered(input.password), Some(user.password_hash)).await? {
-        return Err(Error::forbidden("password is incorrect"));
-    }
+    confirm_password(ctx, &user, client, &input.password).await?;
     delete_user(ctx, who.user_id).await
 }
 

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+pub use crate::proxies::TrustedProxies;
+
 use anyhow::{Context, bail};
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -39,8 +41,8 @@ pub struct AuthConfig {
     pub issuer: String,
     /// The `aud` claim of access tokens.
     pub audience: String,
-    /// Trust the first `X-Forwarded-For` address (only behind a proxy that sets it).
-    pub trust_forwarded_for: bool,
+    /// The longest a session lasts from sign-in, however often it is refreshed, in days.
+    pub session_max_days: u64,
 }
 
 impl Default for AuthConfig {
@@ -53,8 +55,26 @@ impl Default for AuthConfig {
             failure_window_secs: 15 * 60,
             issuer: "tasklane".into(),
             audience: "tasklane-api".into(),
-            trust_forwarded_for: false,
+            session_max_days: 30,
         }
+    }
+}
+
+/// Settings of the HTTP server facing clients.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Which proxies in front of the API may say who the client is.
+    pub trusted_proxies: TrustedProxies,
+    /// How long a client may take to send a request's headers before the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// How long a request may take, its body included, before it is answered 408.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self { trusted_proxies: TrustedProxies::None, header_read_timeout_secs: 10, request_timeout_secs: 30 }
     }
 }
 
@@ -126,6 +146,9 @@ pub struct NotifyConfig {
     pub discord_webhook_url: Option<SecretString>,
     /// How long dead-letter arrivals are gathered into one alert, in seconds.
     pub alert_window_secs: u64,
+    /// How long a worker holds an email it is sending before another may take it over, in
+    /// seconds: longer than a send can take, so it runs out only when the worker died.
+    pub email_claim_secs: u64,
 }
 
 impl Default for NotifyConfig {
@@ -137,6 +160,7 @@ impl Default for NotifyConfig {
             digest_hour_utc: 8,
             discord_webhook_url: None,
             alert_window_secs: 10,
+            email_claim_secs: 120,
         }
     }
 }
@@ -277,6 +301,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Authentication settings.
     pub auth: AuthConfig,
+    /// HTTP server settings.
+    pub http: HttpConfig,
     /// Transport for events and jobs.
     pub queue: QueueTransport,
     /// Worker settings.
@@ -309,6 +335,7 @@ struct FileLayer {
     jwt_secret: Option<SecretString>,
     log_format: Option<LogFormat>,
     auth: Option<AuthConfig>,
+    http: Option<HttpConfig>,
     queue: Option<QueueTransport>,
     worker: Option<WorkerConfig>,
     jobs: Option<JobsConfig>,
@@ -336,7 +363,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
         T::Err: Display,
     {
         self.text(name)
-            .map(|value| value.trim().parse().map_err(|err| anyhow::anyhow!("{name}={value}: {err}")))
+            .map(|value| value.trim().parse().map_err(|err| anyhow::anyhow!("{name} is not valid: {err}")))
             .transpose()
     }
 
@@ -358,7 +385,7 @@ impl<F: Fn(&str) -> Option<String>> Env<F> {
             Some((_, chosen)) => Ok(Some(*chosen)),
             None => {
                 let names: Vec<&str> = choices.iter().map(|(choice, _)| *choice).collect();
-                bail!("{name}={value}: expected {}", names.join(", "))
+                bail!("{name} is not valid: expected one of {}", names.join(", "))
             }
         }
     }
@@ -392,7 +419,7 @@ impl Config {
     /// Builds a configuration from file text and an environment lookup (testable without globals).
     pub fn from_sources(file: Option<&str>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Self> {
         let layer: FileLayer = match file {
-            Some(text) => toml::from_str(text).context("invalid config file")?,
+            Some(text) => toml::from_str(text).map_err(|err| file_error(text, &err))?,
             None => FileLayer::default(),
         };
         let env = Env(env);
@@ -422,6 +449,7 @@ impl Config {
                 .or(layer.log_format)
                 .unwrap_or(LogFormat::Text),
             auth: auth(layer.auth.unwrap_or_default(), &env)?,
+            http: http(layer.http.unwrap_or_default(), &env)?,
             queue: env
                 .choice(
                     "TASKLANE_QUEUE",
@@ -448,10 +476,7 @@ impl Config {
             archive: archive(layer.archive.unwrap_or_default(), &env)?,
             time_zone: match env.text("TASKLANE_TIMEZONE").or(layer.time_zone) {
                 Some(name) => name.trim().parse().map_err(|_| {
-                    anyhow::anyhow!(
-                        "TASKLANE_TIMEZONE: {:?} is not an IANA time zone name such as Asia/Seoul",
-                        name.trim()
-                    )
+                    anyhow::anyhow!("TASKLANE_TIMEZONE is not an IANA time zone name such as Asia/Seoul")
                 })?,
                 None => chrono_tz::Tz::UTC,
             },
@@ -465,13 +490,43 @@ impl Config {
     }
 }
 
+/// Where a config file is wrong and why, without echoing its values (it may hold secrets).
+fn file_error(text: &str, err: &toml::de::Error) -> anyhow::Error {
+    let line = err.span().map_or(0, |span| text[..span.start.min(text.len())].lines().count().max(1));
+    // Serde's messages quote the offending value; keys stay in backticks.
+    let mut message = String::new();
+    for (index, part) in err.message().split('"').enumerate() {
+        message.push_str(if index % 2 == 1 { "…" } else { part });
+    }
+    anyhow::anyhow!("invalid config file, line {line}: {}", message.trim())
+}
+
 /// Sign-in and token settings: the file's, then the environment's.
 fn auth(mut auth: AuthConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<AuthConfig> {
     env.set("TASKLANE_ACCESS_TOKEN_TTL_SECS", &mut auth.access_token_ttl_secs)?;
-    if let Some(value) = env.text("TASKLANE_TRUST_FORWARDED_FOR") {
-        auth.trust_forwarded_for = matches!(value.trim(), "1" | "true" | "yes");
+    env.set("TASKLANE_SESSION_MAX_DAYS", &mut auth.session_max_days)?;
+    if auth.session_max_days == 0 {
+        bail!("TASKLANE_SESSION_MAX_DAYS must be at least 1");
     }
     Ok(auth)
+}
+
+/// HTTP server settings: the file's, then the environment's.
+fn http(mut http: HttpConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<HttpConfig> {
+    if env.text("TASKLANE_TRUST_FORWARDED_FOR").is_some() {
+        bail!(
+            "TASKLANE_TRUST_FORWARDED_FOR is gone: it believed the leftmost X-Forwarded-For entry, which \
+             clients write themselves. Set TASKLANE_TRUSTED_PROXIES to the number of proxies in front \
+             of the API (e.g. 1) or to their networks (e.g. 10.0.0.0/8)"
+        );
+    }
+    env.set("TASKLANE_TRUSTED_PROXIES", &mut http.trusted_proxies)?;
+    env.set("TASKLANE_HTTP_HEADER_TIMEOUT_SECS", &mut http.header_read_timeout_secs)?;
+    env.set("TASKLANE_HTTP_REQUEST_TIMEOUT_SECS", &mut http.request_timeout_secs)?;
+    if http.header_read_timeout_secs == 0 || http.request_timeout_secs == 0 {
+        bail!("TASKLANE_HTTP_HEADER_TIMEOUT_SECS and TASKLANE_HTTP_REQUEST_TIMEOUT_SECS must be at least 1");
+    }
+    Ok(http)
 }
 
 /// Worker settings: the file's, then the environment's.
@@ -514,6 +569,10 @@ fn notify(mut notify: NotifyConfig, env: &Env<impl Fn(&str) -> Option<String>>) 
         notify.discord_webhook_url = Some(url);
     }
     env.set("TASKLANE_ALERT_WINDOW_SECS", &mut notify.alert_window_secs)?;
+    env.set("TASKLANE_EMAIL_CLAIM_SECS", &mut notify.email_claim_secs)?;
+    if notify.email_claim_secs == 0 {
+        bail!("TASKLANE_EMAIL_CLAIM_SECS must be at least 1");
+    }
     Ok(notify)
 }
 
@@ -596,9 +655,48 @@ mod tests {
         };
         assert_eq!(
             env_bad("TASKLANE_JOB_MAX_ATTEMPTS", "many"),
-            "TASKLANE_JOB_MAX_ATTEMPTS=many: invalid digit found in string"
+            "TASKLANE_JOB_MAX_ATTEMPTS is not valid: invalid digit found in string"
         );
-        assert_eq!(env_bad("TASKLANE_QUEUE", "kafka"), "TASKLANE_QUEUE=kafka: expected embedded, redis, sqs");
+        assert_eq!(
+            env_bad("TASKLANE_QUEUE", "kafka"),
+            "TASKLANE_QUEUE is not valid: expected one of embedded, redis, sqs"
+        );
+    }
+
+    #[test]
+    fn errors_never_echo_a_value() {
+        let err = Config::from_sources(
+            Some("listen = \"0.0.0.0:1\"\n[auth]\nissuer = 7\njwt = \"hunter2-secret\"\n"),
+            |_| None,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("invalid config file, line 3"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+        let err = Config::from_sources(Some("database_max_connections = \"hunter2-secret\"\n"), |_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("hunter2"), "{err}");
+        for (name, value) in [("TASKLANE_DATABASE_MAX_CONNECTIONS", "hunter2"), ("TASKLANE_TIMEZONE", "hunter2")] {
+            let err = Config::from_sources(None, move |key| (key == name).then(|| value.to_string())).unwrap_err();
+            assert!(!format!("{err:#}").contains("hunter2"), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn http_settings_and_the_retired_forwarded_for_switch() {
+        let env = |name: &str| match name {
+            "TASKLANE_TRUSTED_PROXIES" => Some("10.0.0.0/8, 192.168.0.1".to_string()),
+            "TASKLANE_HTTP_HEADER_TIMEOUT_SECS" => Some("3".to_string()),
+            _ => None,
+        };
+        let config = Config::from_sources(None, env).unwrap();
+        assert!(matches!(config.http.trusted_proxies, TrustedProxies::Networks(ref nets) if nets.len() == 2));
+        assert_eq!((config.http.header_read_timeout_secs, config.http.request_timeout_secs), (3, 30));
+        let file = Config::from_sources(Some("[http]\ntrusted_proxies = 2\n"), |_| None).unwrap();
+        assert_eq!(file.http.trusted_proxies, TrustedProxies::Count(2));
+        let retired = |name: &str| (name == "TASKLANE_TRUST_FORWARDED_FOR").then(|| "true".to_string());
+        assert!(Config::from_sources(None, retired).unwrap_err().to_string().contains("TASKLANE_TRUSTED_PROXIES"));
     }
 
     #[test]

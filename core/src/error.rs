@@ -22,6 +22,8 @@ pub enum ErrorKind {
     Unprocessable,
     /// Rate limited (429).
     TooManyRequests,
+    /// Overloaded for a moment (503).
+    Unavailable,
 }
 
 /// The domain error.
@@ -97,6 +99,16 @@ impl Error {
         }
     }
 
+    /// 503: too busy right now; try again after `retry_after_secs`.
+    pub fn unavailable(message: impl Into<Cow<'static, str>>, retry_after_secs: u64) -> Self {
+        Self::Client {
+            kind: ErrorKind::Unavailable,
+            code: "busy",
+            message: message.into(),
+            retry_after_secs: Some(retry_after_secs.max(1)),
+        }
+    }
+
     /// The client error kind, or `None` for internal errors.
     pub fn kind(&self) -> Option<ErrorKind> {
         match self {
@@ -141,6 +153,16 @@ impl From<sea_orm::TransactionError<Error>> for Error {
             sea_orm::TransactionError::Connection(db) => db.into(),
             sea_orm::TransactionError::Transaction(inner) => inner,
         }
+    }
+}
+
+/// A write refused because a user it names no longer exists (deleted between the lookup and
+/// the write) becomes the same 422 as naming an unknown user; anything else passes through.
+pub fn unknown_user_on_foreign_key(err: sea_orm::DbErr) -> Error {
+    if matches!(err.sql_err(), Some(sea_orm::SqlErr::ForeignKeyConstraintViolation(_))) {
+        Error::invalid("unknown_user", "a user named in the request no longer exists")
+    } else {
+        err.into()
     }
 }
 

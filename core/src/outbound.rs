@@ -18,6 +18,10 @@ pub struct Outbound {
 /// How long an outbound HTTP call (Discord) may take in all.
 const HTTP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How long one AWS call may take in all, retries included: longer than SQS's 20 s long poll,
+/// and well inside the claim an email is sent under (`TASKLANE_EMAIL_CLAIM_SECS`).
+pub const AWS_OPERATION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(45);
+
 impl Outbound {
     /// Clients whose AWS calls all go to `endpoint` instead of what the environment says (an
     /// emulator, or a proxy).
@@ -28,7 +32,9 @@ impl Outbound {
     async fn aws(&self) -> &aws_config::SdkConfig {
         self.aws
             .get_or_init(|| {
-                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+                let timeouts =
+                    aws_config::timeout::TimeoutConfig::builder().operation_timeout(AWS_OPERATION_TIMEOUT).build();
+                let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(timeouts);
                 if let Some(endpoint) = &self.endpoint {
                     loader = loader.endpoint_url(endpoint);
                 }

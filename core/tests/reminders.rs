@@ -75,3 +75,42 @@ async fn pics_hear_once_per_deadline_when_it_nears_and_when_it_passes() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_thousand_reminded_tasks_do_not_starve_the_rest() {
+    use sea_orm::ActiveValue::Set;
+    use tasklane_entity::tasks;
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let cara = member(&ctx, "cara@example.com").await;
+    let pia = member(&ctx, "pia@example.com").await;
+    let now = Utc::now();
+    let stored = |at: chrono::DateTime<Utc>| at.naive_utc();
+    let rows: Vec<tasks::ActiveModel> = (0..1005)
+        .map(|n| tasks::ActiveModel {
+            name: Set(format!("late {n}")),
+            contents: Set(String::new()),
+            status: Set("pending".into()),
+            priority: Set(2),
+            deadline: Set(Some(stored(now - Duration::hours(2) + Duration::seconds(n)))),
+            pic_id: Set(Some(pia.user_id)),
+            supervisor_id: Set(None),
+            creator_id: Set(Some(cara.user_id)),
+            version: Set(1),
+            created_at: Set(stored(now - Duration::days(1))),
+            updated_at: Set(stored(now - Duration::days(1))),
+            completed_at: Set(None),
+            started_at: Set(None),
+            ..Default::default()
+        })
+        .collect();
+    for chunk in rows.chunks(50) {
+        tasks::Entity::insert_many(chunk.to_vec()).exec_without_returning(&ctx.db).await.unwrap();
+    }
+    // One sweep writes at most a thousand; the next goes past them to the other five.
+    assert_eq!(remind(&ctx, now).await.unwrap().len(), 1000);
+    assert_eq!(remind(&ctx, now).await.unwrap().len(), 5);
+    assert!(remind(&ctx, now).await.unwrap().is_empty());
+    let overdue =
+        reminders(&ctx).await.into_iter().filter(|(kind, _, channel)| kind == "task.overdue" && channel == "in_app");
+    assert_eq!(overdue.count(), 1005);
+}

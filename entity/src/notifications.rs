@@ -35,6 +35,10 @@ pub struct Model {
     pub sent_at: Option<DateTime>,
     /// When the recipient marked it read (in-app).
     pub read_at: Option<DateTime>,
+    /// Who is sending its email now: a worker's claim token (email).
+    pub claimed_by: Option<String>,
+    /// Until when that claim holds; after it, another worker may take the email over.
+    pub claimed_until: Option<DateTime>,
 }
 
 /// Relations of `notifications`.

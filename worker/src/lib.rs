@@ -7,7 +7,6 @@ pub mod telemetry;
 use std::sync::Arc;
 use std::time::Duration;
 
-use secrecy::ExposeSecret;
 use tasklane_core::AppContext;
 use tasklane_core::config::EmailTransport;
 use tasklane_core::events::relay;
@@ -53,7 +52,7 @@ pub fn alert_sink(app: &AppContext) -> Arc<dyn AlertSink> {
         return Arc::new(LogSink);
     };
     match app.outbound.http() {
-        Ok(client) => Arc::new(DiscordSink::new(client, url.expose_secret())),
+        Ok(client) => Arc::new(DiscordSink::new(client, url.clone())),
         Err(err) => {
             tracing::error!(error = %err, "cannot build an HTTP client for Discord; alerts go to the log");
             Arc::new(LogSink)

@@ -19,12 +19,18 @@ fn free_port() -> u16 {
 }
 
 fn start_worker(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_secs: u64) -> Child {
+    worker_command(ctx, name, port, lease_secs).stderr(Stdio::null()).spawn().unwrap()
+}
+
+/// The worker's command line on `ctx`'s database, its output not yet directed.
+fn worker_command(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_secs: u64) -> Command {
     use secrecy::ExposeSecret;
     let archive = match ctx.config.archive.store {
         tasklane_core::config::ArchiveStore::Local => "local",
         tasklane_core::config::ArchiveStore::Dynamodb => "dynamodb",
     };
-    Command::new(env!("CARGO_BIN_EXE_tasklane-worker"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tasklane-worker"));
+    command
         .env("TASKLANE_ARCHIVE", archive)
         .env("TASKLANE_DYNAMODB_TABLE", &ctx.config.archive.dynamodb_table)
         .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
@@ -35,11 +41,11 @@ fn start_worker(ctx: &tasklane_core::AppContext, name: &str, port: u16, lease_se
         .env("TASKLANE_JOB_LEASE_SECS", lease_secs.to_string())
         .env("TASKLANE_WORKER_CONCURRENCY", "4")
         .env("TASKLANE_SHUTDOWN_GRACE_SECS", "5")
+        // A killed worker's claims on emails run out soon, so the test need not wait long.
+        .env("TASKLANE_EMAIL_CLAIM_SECS", "3")
         .env_remove("TASKLANE_QUEUE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
+        .stdout(Stdio::null());
+    command
 }
 
 fn http_get(port: u16, path: &str) -> Option<String> {
@@ -192,7 +198,14 @@ async fn a_worker_killed_mid_batch_still_sends_each_email_once_and_archives_each
     wait_until("every email and every archive copy", Duration::from_secs(90), async || {
         let unarchived =
             task_events::Entity::find().filter(task_events::Column::ArchivedAt.is_null()).count(&ctx.db).await.unwrap();
-        mail_files(&ctx) >= 2 * TASKS && unarchived == 0 && holding().await == 0
+        // Emails the killed worker had claimed wait for their claims to run out.
+        let unsent = notifications::Entity::find()
+            .filter(notifications::Column::Channel.eq("email"))
+            .filter(notifications::Column::Status.ne("sent"))
+            .count(&ctx.db)
+            .await
+            .unwrap();
+        mail_files(&ctx) >= 2 * TASKS && unarchived == 0 && unsent == 0 && holding().await == 0
     })
     .await;
     survivor.kill().unwrap();
@@ -210,4 +223,42 @@ async fn a_worker_killed_mid_batch_still_sends_each_email_once_and_archives_each
         let archived = archive::query(&ctx, &ArchiveQuery::Task(task), None).await.unwrap();
         assert_eq!(archived.len(), 1, "task {task}: one archive item per event");
     }
+}
+
+#[tokio::test]
+async fn a_discord_webhook_that_times_out_logs_no_token() {
+    let (ctx, dir) = tasklane_testkit::fresh_context(|_| {}).await;
+    // A webhook that accepts connections and never answers.
+    let blackhole = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let token = "whtoken-SECRET-4242";
+    let webhook = format!("http://{}/api/webhooks/1/{token}", blackhole.local_addr().unwrap());
+    let log_path = dir.0.join("worker.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut worker = worker_command(&ctx, "alerting", free_port(), 30)
+        .env("TASKLANE_DISCORD_WEBHOOK_URL", &webhook)
+        .env("TASKLANE_ALERT_WINDOW_SECS", "1")
+        .env("RUST_LOG", "debug")
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    // A job nobody handles dies at once, and its alert goes to the silent webhook.
+    let doomed = NewJob {
+        queue: "maintenance".into(),
+        kind: "test.nobody_handles_this".into(),
+        version: 1,
+        payload: serde_json::json!({}),
+        dedup_key: None,
+    };
+    SqlQueue::new(ctx.db.clone()).enqueue(vec![doomed]).await.unwrap();
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_until("the alert to fail", Duration::from_secs(60), async || {
+        read_log().contains("cannot send the dead-letter alert")
+    })
+    .await;
+    worker.kill().unwrap();
+    worker.wait().unwrap();
+    let log = read_log();
+    assert!(log.contains("cannot reach Discord"), "{log}");
+    assert!(!log.contains(token), "the webhook's token is in the log:\n{log}");
+    drop(blackhole);
 }

@@ -160,27 +160,30 @@ pub async fn me(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Jso
 /// Change display name, notification preferences, email or password.
 #[utoipa::path(patch, path = "/api/users/me", tag = "accounts", security(("bearer" = [])), request_body = ProfileChange,
     responses((status = 200, body = ProfileBody), (status = 403, body = ErrorBody, description = "wrong current password"),
+              (status = 429, body = ErrorBody, description = "too many wrong passwords"),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn update_me(
     State(ctx): State<AppContext>,
     lang: Lang,
     Auth(who): Auth,
+    ClientAddr(client): ClientAddr,
     JsonBody(change): JsonBody<ProfileChange>,
 ) -> ApiResult<Json<ProfileBody>> {
-    let user = accounts::update_profile(&ctx, &who, change).await?;
+    let user = accounts::update_profile(&ctx, &who, client, change).await?;
     Ok(Json(ProfileBody { message: Message::ProfileUpdated.text(lang), user }))
 }
 
 /// Delete the signed-in user's account (needs the password).
 #[utoipa::path(delete, path = "/api/users/me", tag = "accounts", security(("bearer" = [])), request_body = AccountDeletion,
-    responses((status = 200, body = MessageBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = MessageBody), (status = 403, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn delete_me(
     State(ctx): State<AppContext>,
     lang: Lang,
     Auth(who): Auth,
+    ClientAddr(client): ClientAddr,
     JsonBody(input): JsonBody<AccountDeletion>,
 ) -> ApiResult<Json<MessageBody>> {
-    accounts::delete_own_account(&ctx, &who, input).await?;
+    accounts::delete_own_account(&ctx, &who, client, input).await?;
     Ok(Json(MessageBody { message: Message::AccountDeleted.text(lang) }))
 }
 

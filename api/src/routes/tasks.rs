@@ -7,7 +7,7 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tasklane_core::AppContext;
 use tasklane_core::tasks::list::{ListQuery, TaskPage};
-use tasklane_core::tasks::{self, EventView, NewTask, TaskChange, TaskDeletion, TaskView};
+use tasklane_core::tasks::{self, HistoryPage, HistoryQuery, NewTask, TaskChange, TaskDeletion, TaskView};
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Auth, IfMatch, JsonBody, Lang, OptionalJsonBody, PathId, QueryParams};
@@ -64,13 +64,6 @@ pub struct TaskList {
     /// The page.
     #[serde(flatten)]
     pub page: TaskPage,
-}
-
-/// A task's history.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct EventList {
-    /// Events, oldest first.
-    pub events: Vec<EventView>,
 }
 
 fn etag(task: &TaskView) -> HeaderMap {
@@ -172,10 +165,15 @@ pub async fn delete(
     Ok(Json(TaskDeleted { message: Message::TaskDeleted.text(lang), task_id: task.id, task_name: task.name }))
 }
 
-/// A task's history, oldest first (admins can still read it after deletion).
+/// A task's history, oldest first, a page at a time (admins can still read it after deletion).
 #[utoipa::path(get, path = "/api/tasks/{id}/events", tag = "tasks", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "task id")),
-    responses((status = 200, body = EventList), (status = 404, body = ErrorBody)))]
-pub async fn history(State(ctx): State<AppContext>, Auth(who): Auth, PathId(id): PathId) -> ApiResult<Json<EventList>> {
-    Ok(Json(EventList { events: tasks::history(&ctx, &who, id).await? }))
+    params(("id" = i64, Path, description = "task id"), HistoryQuery),
+    responses((status = 200, body = HistoryPage), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn history(
+    State(ctx): State<AppContext>,
+    Auth(who): Auth,
+    PathId(id): PathId,
+    QueryParams(query): QueryParams<HistoryQuery>,
+) -> ApiResult<Json<HistoryPage>> {
+    Ok(Json(tasks::history(&ctx, &who, id, query).await?))
 }

@@ -1,13 +1,15 @@
 //! Password hashing with argon2id, run on blocking threads with bounded concurrency so a
 //! burst of sign-ins cannot starve the async runtime or exhaust memory.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use anyhow::anyhow;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString, rand_core::OsRng};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::{Error, Result};
 
@@ -48,10 +50,22 @@ impl std::fmt::Debug for Password {
     }
 }
 
-/// Hashes and verifies passwords off the async runtime, at most one per CPU at a time.
+/// How long a password check may wait for a CPU before the caller is told to come back.
+const MAX_WAIT: Duration = Duration::from_secs(5);
+
+/// Password checks allowed to wait per CPU; more are refused at once.
+const WAITING_PER_CPU: usize = 64;
+
+/// Hashes and verifies passwords off the async runtime, at most one per CPU at a time. New
+/// hashes (sign-up, password changes) may hold only some of the CPUs, so a sign-up flood
+/// cannot starve sign-ins; waiting is bounded in time and in length, past which callers get
+/// 503 with `Retry-After`.
 #[derive(Clone)]
 pub struct PasswordHasher {
-    permits: Arc<Semaphore>,
+    cpus: Arc<Semaphore>,
+    hashing: Arc<Semaphore>,
+    waiting: Arc<AtomicUsize>,
+    max_waiting: usize,
 }
 
 impl Default for PasswordHasher {
@@ -61,14 +75,24 @@ impl Default for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// A hasher allowing one concurrent hash per available CPU.
+    /// A hasher allowing one concurrent hash per available CPU, new hashes on half of them.
     pub fn new() -> Self {
         let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
-        Self { permits: Arc::new(Semaphore::new(cpus)) }
+        Self::with_cpus(cpus)
+    }
+
+    fn with_cpus(cpus: usize) -> Self {
+        Self {
+            cpus: Arc::new(Semaphore::new(cpus)),
+            hashing: Arc::new(Semaphore::new((cpus / 2).max(1))),
+            waiting: Arc::new(AtomicUsize::new(0)),
+            max_waiting: cpus * WAITING_PER_CPU,
+        }
     }
 
     /// Hashes a new password into PHC format.
     pub async fn hash(&self, password: &Password) -> Result<String> {
+        let _share = self.acquire(&self.hashing).await?;
         let secret = password.0.clone();
         self.run(move || {
             let salt = SaltString::generate(&mut OsRng);
@@ -99,11 +123,29 @@ impl PasswordHasher {
     }
 
     async fn run<T: Send + 'static>(&self, work: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
-        let _permit =
-            self.permits.acquire().await.map_err(|e| Error::Internal(anyhow!("password hasher closed: {e}")))?;
+        let _cpu = self.acquire(&self.cpus).await?;
         tokio::task::spawn_blocking(work)
             .await
             .map_err(|e| Error::Internal(anyhow!("password hashing thread failed: {e}")))?
+    }
+
+    /// A permit of `slots`, waiting at most [`MAX_WAIT`] behind at most `max_waiting` others.
+    async fn acquire<'a>(&self, slots: &'a Semaphore) -> Result<SemaphorePermit<'a>> {
+        if let Ok(permit) = slots.try_acquire() {
+            return Ok(permit);
+        }
+        let busy = || Error::unavailable("the server is busy checking passwords; try again shortly", 1);
+        if self.waiting.fetch_add(1, Ordering::SeqCst) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+            return Err(busy());
+        }
+        let permit = tokio::time::timeout(MAX_WAIT, slots.acquire()).await;
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
+        match permit {
+            Ok(Ok(permit)) => Ok(permit),
+            Ok(Err(closed)) => Err(Error::Internal(anyhow!("password hasher closed: {closed}"))),
+            Err(_) => Err(busy()),
+        }
     }
 }
 
@@ -133,6 +175,24 @@ mod tests {
         assert!(hasher.verify(&password, Some(hash.clone())).await.unwrap());
         assert!(!hasher.verify(&Password::offered("wrong password".into()), Some(hash)).await.unwrap());
         assert!(!hasher.verify(&password, None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn new_hashes_leave_a_cpu_for_checks_and_a_full_queue_is_refused() {
+        let hasher = PasswordHasher::with_cpus(2);
+        // Sign-ups hold the hashing share (one of two CPUs): a check still gets the other at once.
+        let _share = hasher.hashing.try_acquire().unwrap();
+        assert!(hasher.cpus.try_acquire().is_ok());
+        // Every CPU busy and the queue full: refused at once with 503, not queued.
+        let _cpus = hasher.cpus.try_acquire_many(2).unwrap();
+        hasher.waiting.store(hasher.max_waiting, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let err = hasher.verify(&Password::offered("x".into()), None).await.unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Client { kind: crate::error::ErrorKind::Unavailable, retry_after_secs: Some(1), .. }
+        ));
+        assert!(started.elapsed() < Duration::from_secs(1));
     }
 
     #[test]

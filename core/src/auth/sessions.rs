@@ -1,7 +1,7 @@
 //! Sessions and refresh-token rotation. A session is one refresh-token family: each refresh
 //! token works once and is replaced; presenting a used one revokes the whole family.
 
-use chrono::Duration;
+use chrono::{Duration, NaiveDateTime};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
 use serde::Serialize;
@@ -36,7 +36,7 @@ pub async fn start(ctx: &AppContext, user: &users::Model) -> Result<IssuedTokens
     })
     .exec_without_returning(&txn)
     .await?;
-    let refresh_token = insert_refresh_token(ctx, &txn, &session_id).await?;
+    let refresh_token = insert_refresh_token(ctx, &txn, &session_id, session_end(ctx, now)).await?;
     txn.commit().await?;
     issue(ctx, user, session_id, refresh_token)
 }
@@ -49,7 +49,7 @@ pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> 
     let txn = ctx.db.begin().await?;
     let token = refresh_tokens::Entity::find_by_id(hash.clone()).one(&txn).await?.ok_or_else(invalid)?;
     let session = sessions::Entity::find_by_id(token.session_id.clone()).one(&txn).await?.ok_or_else(invalid)?;
-    if session.revoked_at.is_some() || token.expires_at <= now {
+    if session.revoked_at.is_some() || token.expires_at <= now || session_end(ctx, session.created_at) <= now {
         return Err(invalid());
     }
     // Claim the token atomically: of two concurrent uses only one can flip `used_at`.
@@ -72,7 +72,7 @@ pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> 
     if user.disabled {
         return Err(invalid());
     }
-    let refresh_token = insert_refresh_token(ctx, &txn, &session.id).await?;
+    let refresh_token = insert_refresh_token(ctx, &txn, &session.id, session_end(ctx, session.created_at)).await?;
     txn.commit().await?;
     issue(ctx, &user, session.id, refresh_token)
 }
@@ -108,13 +108,28 @@ pub async fn revoke_all(db: &impl ConnectionTrait, user_id: i64, keep: Option<&s
     Ok(())
 }
 
-async fn insert_refresh_token(ctx: &AppContext, db: &impl ConnectionTrait, session_id: &str) -> Result<String> {
+/// When a session ends however often it is refreshed (`TASKLANE_SESSION_MAX_DAYS` after sign-in).
+fn session_end(ctx: &AppContext, started: NaiveDateTime) -> NaiveDateTime {
+    started + Duration::days(ctx.config.auth.session_max_days as i64)
+}
+
+/// Stores a new refresh token of a session that ends at `session_end`: it expires after the
+/// idle lifetime, and never after the session's end.
+async fn insert_refresh_token(
+    ctx: &AppContext,
+    db: &impl ConnectionTrait,
+    session_id: &str,
+    session_end: NaiveDateTime,
+) -> Result<String> {
     let (token, hash) = new_opaque_token();
     let now = crate::stored_now();
     refresh_tokens::Entity::insert(refresh_tokens::ActiveModel {
         token_hash: Set(hash),
         session_id: Set(session_id.to_owned()),
-        expires_at: Set(now + Duration::seconds(ctx.config.auth.refresh_token_ttl_secs as i64)),
+        expires_at: Set(std::cmp::min(
+            now + Duration::seconds(ctx.config.auth.refresh_token_ttl_secs as i64),
+            session_end,
+        )),
         used_at: Set(None),
         created_at: Set(now),
     })

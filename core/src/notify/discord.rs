@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
 use tasklane_jobs::alerts::{AlertSink, DeadLetterGroup};
@@ -14,17 +15,23 @@ const MAX_TRIES: u32 = 4;
 /// Longest wait Discord may ask for before we give up on this alert.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 
-/// Posts alerts to a Discord webhook.
+/// Posts alerts to a Discord webhook. The webhook's URL holds its token, so it is kept secret
+/// and never part of an error: reqwest's errors name the URL, and are stripped of it here.
 pub struct DiscordSink {
     client: reqwest::Client,
-    url: String,
+    url: SecretString,
 }
 
 impl DiscordSink {
     /// A sink posting to `url` (`https://discord.com/api/webhooks/…`).
-    pub fn new(client: reqwest::Client, url: impl Into<String>) -> Self {
-        Self { client, url: url.into() }
+    pub fn new(client: reqwest::Client, url: SecretString) -> Self {
+        Self { client, url }
     }
+}
+
+/// A transport failure without the URL it was for.
+fn unreachable(err: reqwest::Error) -> anyhow::Error {
+    anyhow::anyhow!("cannot reach Discord: {}", err.without_url())
 }
 
 fn clip(text: &str, max: usize) -> String {
@@ -87,7 +94,7 @@ impl AlertSink for DiscordSink {
     async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
         let body = payload(groups, dropped);
         for _ in 0..MAX_TRIES {
-            let response = self.client.post(&self.url).json(&body).send().await?;
+            let response = self.client.post(self.url.expose_secret()).json(&body).send().await.map_err(unreachable)?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());

@@ -86,11 +86,7 @@ async fn language(app: &AppContext, user_id: i64) -> Result<super::prefs::Langua
 
 /// A page of the signed-in user's in-app notifications.
 pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Result<InboxPage> {
-    let limit = match query.limit {
-        None => 20,
-        Some(limit @ 1..=100) => limit,
-        Some(_) => return Err(Error::invalid("invalid_limit", "limit must be 1 to 100")),
-    };
+    let limit = crate::paging::limit(query.limit, 20)?;
     let mut select = notifications::Entity::find()
         .filter(notifications::Column::UserId.eq(who.user_id))
         .filter(notifications::Column::Channel.eq(Channel::InApp.as_str()))
@@ -100,17 +96,11 @@ pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Resul
         select = select.filter(notifications::Column::ReadAt.is_null());
     }
     if let Some(cursor) = &query.cursor {
-        let before: i64 =
-            cursor.parse().map_err(|_| Error::invalid("invalid_cursor", "cursor is not one this server gave out"))?;
+        let before: i64 = cursor.parse().map_err(|_| crate::paging::bad_cursor())?;
         select = select.filter(notifications::Column::Id.lt(before));
     }
     let mut rows = select.all(&app.db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|row| row.id.to_string())
-    } else {
-        None
-    };
+    let next_cursor = crate::paging::cut(&mut rows, limit, |row| row.id.to_string());
     let language = language(app, who.user_id).await?;
     Ok(InboxPage {
         notifications: rows.into_iter().map(|row| view(row, language)).collect::<Result<_>>()?,

@@ -372,10 +372,7 @@ pub async fn list(app: &AppContext, who: &Principal, user_id: i64, query: &Repor
 
 /// The reports of `user_id` (or the team's), newest period first, for operators.
 pub async fn list_of(app: &AppContext, scope: Scope, user_id: i64, query: &ReportListQuery) -> Result<ReportPage> {
-    let limit = query.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        return Err(Error::invalid("invalid_limit", "limit must be 1 to 100"));
-    }
+    let limit = crate::paging::limit(query.limit, 20)?;
     let mut select = reports::Entity::find().filter(reports::Column::Subject.eq(subject(scope, user_id)));
     if let Some(period) = query.period.as_deref() {
         select = select.filter(reports::Column::Period.eq(PeriodKind::parse(period)?.as_str()));
@@ -394,12 +391,7 @@ pub async fn list_of(app: &AppContext, scope: Scope, user_id: i64, query: &Repor
         .limit(limit + 1)
         .all(&app.db)
         .await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| encode_cursor(last.period_start, last.id))
-    } else {
-        None
-    };
+    let next_cursor = crate::paging::cut(&mut rows, limit, |last| encode_cursor(last.period_start, last.id));
     let reports = rows.into_iter().map(ReportView::from_row).collect::<Result<_>>()?;
     Ok(ReportPage { reports, next_cursor })
 }
@@ -409,7 +401,7 @@ fn encode_cursor(start: chrono::NaiveDateTime, id: i64) -> String {
 }
 
 fn decode_cursor(raw: &str) -> Result<(chrono::NaiveDateTime, i64)> {
-    let bad = || Error::bad_request("invalid_cursor", "the cursor is not valid");
+    let bad = crate::paging::bad_cursor;
     let text = String::from_utf8(URL_SAFE_NO_PAD.decode(raw).map_err(|_| bad())?).map_err(|_| bad())?;
     let (micros, id) = text.split_once(':').ok_or_else(bad)?;
     let micros: i64 = micros.parse().map_err(|_| bad())?;

@@ -1,6 +1,6 @@
 //! The values a task holds, each parsed once from what clients send.
 
-use chrono::{DateTime, NaiveDate, NaiveTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, SubsecRound, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::{Error, Result};
@@ -112,17 +112,23 @@ impl Priority {
 /// that day in UTC.
 pub fn parse_deadline(raw: &str) -> Result<DateTime<Utc>> {
     let raw = raw.trim();
-    if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(at.with_timezone(&Utc).trunc_subsecs(6));
-    }
-    if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+    let parsed = if let Ok(at) = DateTime::parse_from_rfc3339(raw) {
+        at.with_timezone(&Utc).trunc_subsecs(6)
+    } else if let Ok(day) = NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
         let end_of_day = NaiveTime::from_hms_opt(23, 59, 59).unwrap_or_default();
-        return Ok(day.and_time(end_of_day).and_utc());
+        day.and_time(end_of_day).and_utc()
+    } else {
+        let shown: String = raw.chars().take(40).collect();
+        return Err(Error::invalid(
+            "invalid_deadline",
+            format!("deadline '{shown}' is neither an RFC 3339 date-time nor a YYYY-MM-DD date"),
+        ));
+    };
+    // Within what every database stores (MySQL's DATETIME ends with year 9999).
+    if !(1970..=9999).contains(&parsed.year()) {
+        return Err(Error::invalid("invalid_deadline", "a deadline must fall between the years 1970 and 9999"));
     }
-    Err(Error::invalid(
-        "invalid_deadline",
-        format!("deadline '{raw}' is neither an RFC 3339 date-time nor a YYYY-MM-DD date"),
-    ))
+    Ok(parsed)
 }
 
 /// Checks a task name: 1 to 200 characters after trimming.
@@ -206,6 +212,10 @@ mod tests {
         assert_eq!(parse_deadline("2026-12-01").unwrap().to_rfc3339(), "2026-12-01T23:59:59+00:00");
         assert!(parse_deadline("2026-13-01").is_err());
         assert!(parse_deadline("tomorrow").is_err());
+        for out_of_range in ["+10000-01-01T00:00:00Z", "0001-01-01", "9999-12-31T23:59:59-05:00", "1969-12-31"] {
+            assert!(parse_deadline(out_of_range).is_err(), "{out_of_range}");
+        }
+        assert!(parse_deadline("9999-12-31").is_ok());
     }
 
     #[test]

@@ -15,8 +15,6 @@ use super::{TaskView, resolve_user};
 use crate::auth::Principal;
 use crate::{AppContext, Error, Result};
 
-/// Largest page.
-pub const MAX_LIMIT: u64 = 100;
 /// Page size when none is asked for.
 pub const DEFAULT_LIMIT: u64 = 50;
 
@@ -179,7 +177,7 @@ fn decode_cursor(raw: &str) -> Result<Cursor> {
         .decode(raw.trim())
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .ok_or_else(|| Error::bad_request("invalid_cursor", "the cursor is not valid"))
+        .ok_or_else(crate::paging::bad_cursor)
 }
 
 async fn user_filter(ctx: &AppContext, who: &Principal, column: Column, raw: &str, field: &str) -> Result<SimpleExpr> {
@@ -201,21 +199,16 @@ fn escape_like(word: &str) -> String {
 /// One page of tasks matching `query`, visible to every signed-in member.
 pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result<TaskPage> {
     let (sort, descending) = sort_order(&query)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::paging::MAX_LIMIT);
     let components = components(sort, descending);
     let mut condition = filters(ctx, who, &query).await?;
     if let Some(raw) = &query.cursor {
         condition = condition.add(after_cursor(&components, sort, descending, raw)?);
     }
     let mut rows = ordered(tasks::Entity::find().filter(condition), &components).limit(limit + 1).all(&ctx.db).await?;
-    let next_cursor = if rows.len() as u64 > limit {
-        rows.truncate(limit as usize);
-        rows.last().map(|last| {
-            encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
-        })
-    } else {
-        None
-    };
+    let next_cursor = crate::paging::cut(&mut rows, limit, |last| {
+        encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
+    });
     Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
 }
 

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, TransactionTrait,
+    QueryOrder, QuerySelect, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -205,7 +205,8 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         ..Default::default()
     })
     .exec(&txn)
-    .await?;
+    .await
+    .map_err(crate::error::unknown_user_on_foreign_key)?;
     let view = TaskView {
         id: inserted.last_insert_id,
         name,
@@ -410,7 +411,8 @@ async fn apply_change(
         .filter(tasks::Column::Id.eq(task.id))
         .filter(tasks::Column::Version.eq(old.version))
         .exec(txn)
-        .await?;
+        .await
+        .map_err(crate::error::unknown_user_on_foreign_key)?;
     if written.rows_affected == 0 {
         return Ok(None);
     }
@@ -516,19 +518,48 @@ pub async fn delete(
     Ok(view)
 }
 
-/// A task's history, oldest first. Members see it while the task exists; afterwards only admins.
-pub async fn history(ctx: &AppContext, who: &Principal, task_id: i64) -> Result<Vec<EventView>> {
+/// `GET /api/tasks/{id}/events` query.
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
+#[serde(default, deny_unknown_fields)]
+pub struct HistoryQuery {
+    /// 1 to 100; 100 by default.
+    pub limit: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a task's history. Each event is bounded (a task's name and contents are), so
+/// a page is too, however many edits the task has had.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
+pub struct HistoryPage {
+    /// Events, oldest first.
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A page of a task's history, oldest first. Members see it while the task exists; afterwards
+/// only admins.
+pub async fn history(ctx: &AppContext, who: &Principal, task_id: i64, query: HistoryQuery) -> Result<HistoryPage> {
+    let limit = crate::paging::limit(query.limit, crate::paging::MAX_LIMIT)?;
+    let after: i32 = match query.cursor.as_deref() {
+        Some(cursor) => cursor.trim().parse().map_err(|_| crate::paging::bad_cursor())?,
+        None => 0,
+    };
     let exists = tasks::Entity::find_by_id(task_id).count(&ctx.db).await? > 0;
     if !exists && !who.is_admin() {
         return Err(Error::not_found(format!("task {task_id} does not exist")));
     }
-    let events = task_events::Entity::find()
+    let mut events = task_events::Entity::find()
         .filter(task_events::Column::TaskId.eq(task_id))
+        .filter(task_events::Column::Seq.gt(after))
         .order_by_asc(task_events::Column::Seq)
+        .limit(limit + 1)
         .all(&ctx.db)
         .await?;
-    if events.is_empty() && !exists {
+    if events.is_empty() && !exists && after == 0 {
         return Err(Error::not_found(format!("task {task_id} has no history")));
     }
-    Ok(events.into_iter().map(EventView::from).collect())
+    let next_cursor = crate::paging::cut(&mut events, limit, |last| last.seq.to_string());
+    Ok(HistoryPage { events: events.into_iter().map(EventView::from).collect(), next_cursor })
 }

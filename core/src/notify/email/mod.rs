@@ -3,7 +3,12 @@
 //! ([`ses`]).
 //!
 //! A notification row records whether its email went out; a job for an email already sent
-//! does nothing, so redelivered jobs never send twice.
+//! does nothing, so redelivered jobs never send twice. Before sending, a job claims the rows
+//! for `TASKLANE_EMAIL_CLAIM_SECS` (120 s): a second copy running at the same moment finds them claimed and tries
+//! again later, by when they are sent; a claim whose worker died runs out and is taken over.
+//! One window remains: the mailer accepted the message and the worker died before the sent
+//! mark was committed (one grouped `UPDATE`, milliseconds after the mailer answers). That
+//! email goes out again once the claim runs out; SES offers no idempotency key to close it.
 
 pub mod file;
 pub mod mailer;
@@ -75,6 +80,46 @@ impl Job for DigestSweep {
     }
 }
 
+/// Claims, for this worker, those of notification rows `ids` whose email still waits and that
+/// nobody else holds; returns the ids claimed.
+async fn claim(app: &AppContext, ids: &[i64]) -> Result<Vec<i64>> {
+    let now = crate::stored(app.clock.now());
+    let token = format!("{}:{}", app.config.worker.name, crate::auth::tokens::new_id());
+    // Longer than a send can take (every AWS call gives up after
+    // `outbound::AWS_OPERATION_TIMEOUT`), so it runs out only when the worker died.
+    let lease = chrono::Duration::seconds(app.config.notify.email_claim_secs as i64);
+    let claimed = notifications::Entity::update_many()
+        .col_expr(notifications::Column::ClaimedBy, Expr::value(token.clone()))
+        .col_expr(notifications::Column::ClaimedUntil, Expr::value(now + lease))
+        .filter(notifications::Column::Id.is_in(ids.iter().copied()))
+        .filter(
+            notifications::Column::Status.is_in([DeliveryStatus::Pending.as_str(), DeliveryStatus::Digest.as_str()]),
+        )
+        .filter(
+            sea_orm::Condition::any()
+                .add(notifications::Column::ClaimedUntil.is_null())
+                .add(notifications::Column::ClaimedUntil.lt(now)),
+        )
+        .exec(&app.db)
+        .await?;
+    if claimed.rows_affected == ids.len() as u64 {
+        return Ok(ids.to_vec());
+    }
+    Ok(notifications::Entity::find()
+        .select_only()
+        .column(notifications::Column::Id)
+        .filter(notifications::Column::ClaimedBy.eq(token))
+        .into_tuple()
+        .all(&app.db)
+        .await?)
+}
+
+/// The answer to a job whose emails another worker is sending right now: try again after
+/// that claim, by when they are sent (and the retry does nothing) or the claim has run out.
+fn claimed_elsewhere() -> JobError {
+    JobError::retry("another worker is sending this email now")
+}
+
 async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model>> {
     Ok(users::Entity::find_by_id(user_id).one(&app.db).await?.filter(|user| !user.disabled))
 }
@@ -135,10 +180,13 @@ impl Postman {
     }
 }
 
-/// Records a failed attempt on notification rows: for now (the reason is kept), or for good.
+/// Records a failed attempt on notification rows, for now (the reason is kept) or for good,
+/// and lets go of their claim so the next attempt may take them at once.
 async fn record_failure(app: &AppContext, ids: Vec<i64>, failure: &MailError) -> Result<()> {
     let mut update = notifications::Entity::update_many()
         .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
+        .col_expr(notifications::Column::ClaimedBy, Expr::value(Option::<String>::None))
+        .col_expr(notifications::Column::ClaimedUntil, Expr::value(Option::<chrono::NaiveDateTime>::None))
         .filter(notifications::Column::Id.is_in(ids));
     update = match failure {
         MailError::Rejected(reason) => update
@@ -185,6 +233,9 @@ pub async fn send_email(app: &AppContext, postman: &Postman, job: SendEmail) -> 
         let details: Details = serde_json::from_value(notification.details.clone()).map_err(unreadable)?;
         templates::email(&notification.kind, &details, language, public_url).map_err(unrenderable)?
     };
+    if claim(app, &[notification.id]).await?.is_empty() {
+        return Err(claimed_elsewhere());
+    }
     let message = EmailMessage {
         key: format!("notification-{}", notification.id),
         from: app.config.notify.email_from.clone(),
@@ -216,11 +267,20 @@ pub async fn send_digest(app: &AppContext, postman: &Postman, job: SendDigest) -
         .limit(DIGEST_MAX_ITEMS)
         .all(&app.db)
         .await?;
+    let ids: Vec<i64> = waiting.iter().map(|row| row.id).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let claimed = claim(app, &ids).await?;
+    if claimed.is_empty() {
+        return Err(claimed_elsewhere());
+    }
+    let waiting: Vec<_> = waiting.into_iter().filter(|row| claimed.contains(&row.id)).collect();
     let Some(last) = waiting.last() else {
         return Ok(());
     };
     let key = format!("digest-{}-{}", user.id, last.id);
-    let ids = waiting.iter().map(|row| row.id).collect();
+    let ids = claimed;
     let items: Vec<(String, Details)> = waiting
         .iter()
         .filter_map(|row| serde_json::from_value(row.details.clone()).ok().map(|details| (row.kind.clone(), details)))
