@@ -164,6 +164,10 @@ async fn main() {
             .env("TASKLANE_DATABASE_URL", &database_url)
             .env("TASKLANE_JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
             .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
+            // A load test is one user writing as fast as it can, from one address.
+            .env("TASKLANE_SIGNUP", "open")
+            .env("TASKLANE_EMAIL_VERIFICATION", "off")
+            .env("TASKLANE_LIMIT_TASK_WRITES_PER_MINUTE", "100000000")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()

@@ -29,6 +29,12 @@ pub enum Message {
     TaskList,
     /// One task.
     TaskFound,
+    /// Sign-up received; the rest happens by email.
+    CheckEmail,
+    /// Address verified.
+    EmailVerified,
+    /// A new verification link is on its way.
+    VerificationSent,
 }
 
 impl Message {
@@ -59,6 +65,12 @@ impl Message {
             (Self::TaskList, Lang::Ko) => "전체 작업 조회",
             (Self::TaskFound, Lang::En) => "task found",
             (Self::TaskFound, Lang::Ko) => "작업 조회",
+            (Self::CheckEmail, Lang::En) => "check your email to continue",
+            (Self::CheckEmail, Lang::Ko) => "이메일을 확인해 주세요.",
+            (Self::EmailVerified, Lang::En) => "email address verified",
+            (Self::EmailVerified, Lang::Ko) => "이메일 주소가 확인되었습니다.",
+            (Self::VerificationSent, Lang::En) => "a verification link is on its way if your address needs one",
+            (Self::VerificationSent, Lang::Ko) => "확인이 필요한 주소라면 확인 링크를 보냈습니다.",
         }
     }
 }

@@ -14,6 +14,7 @@ use crate::routes::{accounts, health, notifications, reports, tasks};
         health::alive, health::ready,
         accounts::sign_up, accounts::sign_in, accounts::refresh, accounts::sign_out, accounts::sign_out_everywhere,
         accounts::me, accounts::update_me, accounts::delete_me, accounts::list_users,
+        accounts::verify_email, accounts::resend_verification, accounts::invite, accounts::list_invitations,
         tasks::create, tasks::list, tasks::assigned, tasks::show, tasks::update, tasks::delete, tasks::history,
         notifications::list, notifications::read, notifications::read_all,
         reports::create, reports::list, reports::show,

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use tasklane_core::AppContext;
-use tasklane_core::accounts::{self, DisplayName, Email, Profile};
+use tasklane_core::accounts::{self, DisplayName, Email, Profile, joining};
 use tasklane_core::auth::Role;
 use tasklane_core::auth::password::Password;
 
@@ -28,6 +28,14 @@ pub enum UsersAction {
         #[arg(long)]
         name: String,
         /// Make the account an admin.
+        #[arg(long)]
+        admin: bool,
+    },
+    /// Invite someone: a single-use sign-up link for one address, emailed to it and printed.
+    Invite {
+        /// Email address.
+        email: String,
+        /// Make the account an admin when it is created.
         #[arg(long)]
         admin: bool,
     },
@@ -75,6 +83,14 @@ pub async fn run(ctx: &AppContext, action: UsersAction, format: Format) -> anyho
         UsersAction::Show { user } => {
             let found = accounts::find_user(ctx, &user).await?;
             print_profiles(format, &[found.into()])
+        }
+        UsersAction::Invite { email, admin } => {
+            let email = Email::parse(&email)?;
+            let role = if admin { Role::Admin } else { Role::Member };
+            let invitation = joining::issue_invitation(ctx, None, &email, role).await?;
+            let expires = invitation.expires_at.format("%Y-%m-%d %H:%M UTC").to_string();
+            let row = vec![invitation.email.clone(), role.as_str().to_owned(), expires, invitation.link.clone()];
+            output::print(format, &["email", "role", "expires", "link (works once)"], [row], &invitation)
         }
         UsersAction::Create { email, name, admin } => {
             let email = Email::parse(&email)?;

@@ -60,6 +60,66 @@ impl Default for AuthConfig {
     }
 }
 
+/// Who may create an account (`TASKLANE_SIGNUP`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignupMode {
+    /// Anyone.
+    Open,
+    /// Anyone with an address at one of `TASKLANE_SIGNUP_DOMAINS`.
+    Domains,
+    /// Only people an admin invited.
+    Invite,
+    /// Nobody; operators create accounts.
+    Closed,
+}
+
+/// Joining and email ownership. The defaults follow the database: the embedded SQLite
+/// deployment is open and unverified (nothing to configure), a MySQL one is invite-only and
+/// verifies addresses.
+#[derive(Clone, Debug)]
+pub struct AccountsConfig {
+    /// Who may sign up.
+    pub signup: SignupMode,
+    /// The address domains `domains` mode admits (lower case, without `@`).
+    pub signup_domains: Vec<String>,
+    /// Whether addresses must be verified before any email goes to them.
+    pub email_verification: bool,
+    /// How long an invitation may be used, in days.
+    pub invitation_days: u64,
+    /// How long a verification link may be used, in hours.
+    pub verification_hours: u64,
+}
+
+/// `[accounts]` of the config file; unset keys take the defaults of the database in use.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct AccountsLayer {
+    signup: Option<SignupMode>,
+    signup_domains: Option<Vec<String>>,
+    email_verification: Option<bool>,
+    invitation_days: Option<u64>,
+    verification_hours: Option<u64>,
+}
+
+/// Rate limits on writes and sends.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Sign-ups per client address per hour.
+    pub signups_per_hour: u32,
+    /// Task writes (create, change, delete) per user per minute.
+    pub task_writes_per_minute: u32,
+    /// Emails per recipient per hour; past it, notifications wait for the daily digest.
+    pub emails_per_hour: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { signups_per_hour: 10, task_writes_per_minute: 120, emails_per_hour: 30 }
+    }
+}
+
 /// Settings of the HTTP server facing clients.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -303,6 +363,10 @@ pub struct Config {
     pub auth: AuthConfig,
     /// HTTP server settings.
     pub http: HttpConfig,
+    /// Who may join, and email verification.
+    pub accounts: AccountsConfig,
+    /// Rate limits on writes and sends.
+    pub limits: LimitsConfig,
     /// Transport for events and jobs.
     pub queue: QueueTransport,
     /// Worker settings.
@@ -336,6 +400,8 @@ struct FileLayer {
     log_format: Option<LogFormat>,
     auth: Option<AuthConfig>,
     http: Option<HttpConfig>,
+    accounts: Option<AccountsLayer>,
+    limits: Option<LimitsConfig>,
     queue: Option<QueueTransport>,
     worker: Option<WorkerConfig>,
     jobs: Option<JobsConfig>,
@@ -432,6 +498,10 @@ impl Config {
             .secret("TASKLANE_DATABASE_URL")
             .or(layer.database_url)
             .unwrap_or_else(|| format!("sqlite://{}/tasklane.db", data_dir.display()).into());
+        let sqlite = {
+            use secrecy::ExposeSecret;
+            database_url.expose_secret().starts_with("sqlite:")
+        };
         Ok(Self {
             listen: env
                 .parse("TASKLANE_LISTEN")?
@@ -450,6 +520,8 @@ impl Config {
                 .unwrap_or(LogFormat::Text),
             auth: auth(layer.auth.unwrap_or_default(), &env)?,
             http: http(layer.http.unwrap_or_default(), &env)?,
+            accounts: accounts(layer.accounts.unwrap_or_default(), sqlite, &env)?,
+            limits: limits(layer.limits.unwrap_or_default(), &env)?,
             queue: env
                 .choice(
                     "TASKLANE_QUEUE",
@@ -509,6 +581,62 @@ fn auth(mut auth: AuthConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> any
         bail!("TASKLANE_SESSION_MAX_DAYS must be at least 1");
     }
     Ok(auth)
+}
+
+/// Joining settings: the environment's, then the file's, then the database's defaults.
+fn accounts(
+    layer: AccountsLayer,
+    sqlite: bool,
+    env: &Env<impl Fn(&str) -> Option<String>>,
+) -> anyhow::Result<AccountsConfig> {
+    let signup = env
+        .choice(
+            "TASKLANE_SIGNUP",
+            &[
+                ("open", SignupMode::Open),
+                ("domains", SignupMode::Domains),
+                ("invite", SignupMode::Invite),
+                ("closed", SignupMode::Closed),
+            ],
+        )?
+        .or(layer.signup)
+        .unwrap_or(if sqlite { SignupMode::Open } else { SignupMode::Invite });
+    let signup_domains: Vec<String> = match env.text("TASKLANE_SIGNUP_DOMAINS") {
+        Some(text) => text.split(',').map(str::to_owned).collect(),
+        None => layer.signup_domains.unwrap_or_default(),
+    }
+    .into_iter()
+    .map(|domain| domain.trim().trim_start_matches('@').to_lowercase())
+    .filter(|domain| !domain.is_empty())
+    .collect();
+    if signup == SignupMode::Domains && signup_domains.is_empty() {
+        bail!("TASKLANE_SIGNUP=domains needs TASKLANE_SIGNUP_DOMAINS (e.g. example.com,example.org)");
+    }
+    let email_verification = env
+        .choice("TASKLANE_EMAIL_VERIFICATION", &[("required", true), ("off", false)])?
+        .or(layer.email_verification)
+        .unwrap_or(!sqlite);
+    let mut config = AccountsConfig {
+        signup,
+        signup_domains,
+        email_verification,
+        invitation_days: layer.invitation_days.unwrap_or(7),
+        verification_hours: layer.verification_hours.unwrap_or(48),
+    };
+    env.set("TASKLANE_INVITATION_DAYS", &mut config.invitation_days)?;
+    env.set("TASKLANE_VERIFICATION_HOURS", &mut config.verification_hours)?;
+    if config.invitation_days == 0 || config.verification_hours == 0 {
+        bail!("TASKLANE_INVITATION_DAYS and TASKLANE_VERIFICATION_HOURS must be at least 1");
+    }
+    Ok(config)
+}
+
+/// Rate limits: the file's, then the environment's.
+fn limits(mut limits: LimitsConfig, env: &Env<impl Fn(&str) -> Option<String>>) -> anyhow::Result<LimitsConfig> {
+    env.set("TASKLANE_LIMIT_SIGNUPS_PER_HOUR", &mut limits.signups_per_hour)?;
+    env.set("TASKLANE_LIMIT_TASK_WRITES_PER_MINUTE", &mut limits.task_writes_per_minute)?;
+    env.set("TASKLANE_LIMIT_EMAILS_PER_HOUR", &mut limits.emails_per_hour)?;
+    Ok(limits)
 }
 
 /// HTTP server settings: the file's, then the environment's.

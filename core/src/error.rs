@@ -69,6 +69,11 @@ impl Error {
         Self::client(ErrorKind::Forbidden, "forbidden", message)
     }
 
+    /// 403 with a code of its own, for refusals a client can tell apart.
+    pub fn forbidden_because(code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self::client(ErrorKind::Forbidden, code, message)
+    }
+
     /// 404: no such thing.
     pub fn not_found(message: impl Into<Cow<'static, str>>) -> Self {
         Self::client(ErrorKind::NotFound, "not_found", message)

@@ -12,7 +12,7 @@ use crate::archive::{self, ArchiveSweep, PruneEvents};
 use crate::config::{ArchiveStore, Config, JobsConfig};
 use crate::events::TaskEventJob;
 use crate::housekeeping::{self, PruneExpired};
-use crate::notify::email::{self, DigestSweep, Postman, SendDigest, SendEmail};
+use crate::notify::email::{self, AccountMail, DigestSweep, Postman, SendDigest, SendEmail};
 use crate::notify::{fanout, reminders};
 use crate::reports::{
     self,
@@ -71,6 +71,9 @@ pub fn registry(policies: RetryPolicies) -> Registry<JobServices> {
         .register(task_event)
         .register(|ctx: JobContext, job: SendEmail| async move {
             email::send_email(&ctx.state.app, &ctx.state.postman, job).await
+        })
+        .register(|ctx: JobContext, mail: AccountMail| async move {
+            email::send_account_mail(&ctx.state.app, &ctx.state.postman, mail).await
         })
         .register(|ctx: JobContext, job: SendDigest| async move {
             email::send_digest(&ctx.state.app, &ctx.state.postman, job).await

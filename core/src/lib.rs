@@ -14,6 +14,7 @@ pub mod error;
 pub mod events;
 pub mod housekeeping;
 pub mod jobs;
+pub mod limits;
 pub mod notify;
 pub mod outbound;
 pub mod paging;

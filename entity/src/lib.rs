@@ -4,6 +4,7 @@
 //! Instants are stored as naive date-times that are always UTC: MySQL's `TIMESTAMP` binding
 //! cannot hold dates after 2038, so values are bound as `DATETIME` instead.
 
+pub mod account_tokens;
 pub mod notifications;
 pub mod refresh_tokens;
 pub mod report_runs;

@@ -28,6 +28,9 @@ pub struct Model {
     pub created_at: DateTime,
     /// When the account last changed.
     pub updated_at: DateTime,
+    /// When its current address was shown to be theirs (a verification link, an invitation,
+    /// an operator); no email goes to an unverified address when verification is required.
+    pub email_verified_at: Option<DateTime>,
 }
 
 /// Relations of `users` (none are navigated from here).

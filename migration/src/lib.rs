@@ -7,7 +7,7 @@ mod m20261125_000002_jobs;
 mod m20261125_000003_notifications;
 mod m20261201_000004_jobs_policy;
 mod m20261202_000005_reports;
-mod m20261203_000006_delivery_claims;
+mod m20261203_000006_hardening;
 mod types;
 
 /// The ordered list of tasklane migrations.
@@ -22,7 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_notifications::Migration),
             Box::new(m20261201_000004_jobs_policy::Migration),
             Box::new(m20261202_000005_reports::Migration),
-            Box::new(m20261203_000006_delivery_claims::Migration),
+            Box::new(m20261203_000006_hardening::Migration),
         ]
     }
 }

@@ -6,7 +6,8 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tasklane_core::AppContext;
-use tasklane_core::accounts::{self, AccountDeletion, Profile, ProfileChange, SignIn, SignUp, Teammate};
+use tasklane_core::accounts::joining::{self, Invitation, NewInvitation, VerifyEmail};
+use tasklane_core::accounts::{self, AccountDeletion, Joined, Profile, ProfileChange, SignIn, SignUp, Teammate};
 use tasklane_core::auth::sessions::{self, IssuedTokens};
 
 use super::MessageBody;
@@ -18,6 +19,9 @@ use crate::messages::Message;
 pub fn router() -> Router<AppContext> {
     Router::new()
         .route("/api/sign_up", post(sign_up))
+        .route("/api/verify_email", post(verify_email))
+        .route("/api/verify_email/resend", post(resend_verification))
+        .route("/api/invitations", post(invite).get(list_invitations))
         .route("/api/sign_in", post(sign_in).get(sign_in))
         .route("/api/token/refresh", post(refresh))
         .route("/api/sign_out", post(sign_out))
@@ -26,13 +30,34 @@ pub fn router() -> Router<AppContext> {
         .route("/api/users", get(list_users))
 }
 
-/// The created account.
+/// The created account; absent when the rest happens by email (`202`).
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SignedUp {
     /// What happened.
     pub message: &'static str,
     /// The new account.
-    pub user: Profile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<Profile>,
+}
+
+/// Open invitations.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct InvitationList {
+    /// Not yet used nor expired, newest first.
+    pub invitations: Vec<OpenInvitation>,
+}
+
+/// An invitation waiting to be used.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct OpenInvitation {
+    /// The address invited.
+    pub email: String,
+    /// The role it grants.
+    pub role: String,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Until when it works.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Sign-in result: the seed's `{message, email}` plus tokens.
@@ -81,17 +106,86 @@ pub struct UserList {
     pub users: Vec<Teammate>,
 }
 
-/// Create an account.
+/// Create an account, as `TASKLANE_SIGNUP` allows. With email verification on, the answer is
+/// `202` whether or not the address already has an account (the email says which).
 #[utoipa::path(post, path = "/api/sign_up", tag = "accounts", request_body = SignUp,
-    responses((status = 201, body = SignedUp), (status = 409, body = ErrorBody, description = "email taken"),
-              (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = SignedUp, description = "the account, ready to use"),
+              (status = 202, body = SignedUp, description = "check your email"),
+              (status = 403, body = ErrorBody, description = "sign-up closed, limited to some domains, or by invitation"),
+              (status = 409, body = ErrorBody, description = "email taken (verification off)"),
+              (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn sign_up(
     State(ctx): State<AppContext>,
     lang: Lang,
+    ClientAddr(client): ClientAddr,
     JsonBody(input): JsonBody<SignUp>,
 ) -> ApiResult<(StatusCode, Json<SignedUp>)> {
-    let user = accounts::sign_up(&ctx, input).await?;
-    Ok((StatusCode::CREATED, Json(SignedUp { message: Message::SignedUp.text(lang), user })))
+    tasklane_core::limits::sign_up(&ctx, client).await?;
+    Ok(match accounts::sign_up(&ctx, input).await? {
+        Joined::Account(user) => {
+            (StatusCode::CREATED, Json(SignedUp { message: Message::SignedUp.text(lang), user: Some(user) }))
+        }
+        Joined::CheckEmail => {
+            (StatusCode::ACCEPTED, Json(SignedUp { message: Message::CheckEmail.text(lang), user: None }))
+        }
+    })
+}
+
+/// Confirm an address with the token from its verification link.
+#[utoipa::path(post, path = "/api/verify_email", tag = "accounts", request_body = VerifyEmail,
+    responses((status = 200, body = MessageBody), (status = 422, body = ErrorBody, description = "unknown, used or expired")))]
+pub async fn verify_email(
+    State(ctx): State<AppContext>,
+    lang: Lang,
+    JsonBody(input): JsonBody<VerifyEmail>,
+) -> ApiResult<Json<MessageBody>> {
+    joining::verify_email(&ctx, input).await?;
+    Ok(Json(MessageBody { message: Message::EmailVerified.text(lang) }))
+}
+
+/// Send the signed-in user a new verification link (nothing when the address is verified).
+#[utoipa::path(post, path = "/api/verify_email/resend", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = MessageBody), (status = 429, body = ErrorBody)))]
+pub async fn resend_verification(
+    State(ctx): State<AppContext>,
+    lang: Lang,
+    Auth(who): Auth,
+) -> ApiResult<Json<MessageBody>> {
+    tasklane_core::limits::verification_mail(&ctx, who.user_id).await?;
+    joining::resend_verification(&ctx, &who).await?;
+    Ok(Json(MessageBody { message: Message::VerificationSent.text(lang) }))
+}
+
+/// Invite someone (admins): a single-use, expiring sign-up link for one address, emailed to it.
+#[utoipa::path(post, path = "/api/invitations", tag = "accounts", security(("bearer" = [])), request_body = NewInvitation,
+    responses((status = 201, body = Invitation), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn invite(
+    State(ctx): State<AppContext>,
+    Auth(who): Auth,
+    JsonBody(input): JsonBody<NewInvitation>,
+) -> ApiResult<(StatusCode, Json<Invitation>)> {
+    Ok((StatusCode::CREATED, Json(joining::invite(&ctx, &who, input).await?)))
+}
+
+/// The invitations not yet used nor expired (admins).
+#[utoipa::path(get, path = "/api/invitations", tag = "accounts", security(("bearer" = [])),
+    responses((status = 200, body = InvitationList), (status = 403, body = ErrorBody)))]
+pub async fn list_invitations(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Json<InvitationList>> {
+    if !who.is_admin() {
+        return Err(tasklane_core::Error::forbidden("only admins may see invitations").into());
+    }
+    let invitations = joining::open_invitations(&ctx)
+        .await?
+        .into_iter()
+        .map(|row| OpenInvitation {
+            email: row.email,
+            role: row.role.unwrap_or_else(|| "member".to_owned()),
+            created_at: row.created_at.and_utc(),
+            expires_at: row.expires_at.and_utc(),
+        })
+        .collect();
+    Ok(Json(InvitationList { invitations }))
 }
 
 /// Sign in with email and password (`GET` with a JSON body is accepted for the seed's clients).

@@ -83,6 +83,7 @@ pub async fn create(
     Auth(who): Auth,
     JsonBody(input): JsonBody<NewTask>,
 ) -> ApiResult<(StatusCode, HeaderMap, Json<TaskCreated>)> {
+    tasklane_core::limits::task_write(&ctx, who.user_id).await?;
     let task = tasks::create(&ctx, &who, input).await?;
     let mut headers = etag(&task);
     if let Ok(location) = HeaderValue::from_str(&format!("/api/tasks/{}", task.id)) {
@@ -145,6 +146,7 @@ pub async fn update(
     IfMatch(if_match): IfMatch,
     JsonBody(change): JsonBody<TaskChange>,
 ) -> ApiResult<(HeaderMap, Json<TaskBody>)> {
+    tasklane_core::limits::task_write(&ctx, who.user_id).await?;
     let task = tasks::update(&ctx, &who, id, change, if_match).await?;
     Ok((etag(&task), Json(TaskBody { message: Message::TaskUpdated.text(lang), task })))
 }
@@ -161,6 +163,7 @@ pub async fn delete(
     IfMatch(if_match): IfMatch,
     OptionalJsonBody(body): OptionalJsonBody<TaskDeletion>,
 ) -> ApiResult<Json<TaskDeleted>> {
+    tasklane_core::limits::task_write(&ctx, who.user_id).await?;
     let task = tasks::delete(&ctx, &who, id, body, if_match).await?;
     Ok(Json(TaskDeleted { message: Message::TaskDeleted.text(lang), task_id: task.id, task_name: task.name }))
 }

@@ -125,6 +125,44 @@ pub(crate) struct Delivery<'a> {
     pub details: &'a Details,
 }
 
+/// How `user` gets an email of `kind`: as they chose, and never to an address not yet
+/// verified when verification is required (in-app notifications still arrive).
+pub(crate) fn email_delivery(app: &AppContext, user: &users::Model, kind: NotificationKind) -> Option<EmailDelivery> {
+    if app.config.accounts.email_verification && user.email_verified_at.is_none() {
+        return None;
+    }
+    NotificationPrefs::from_stored(&user.notification_prefs).email_for(kind)
+}
+
+/// Of the recipients of instant emails, those who got `TASKLANE_LIMIT_EMAILS_PER_HOUR` or
+/// more in the last hour (one grouped query).
+async fn flooded<'a>(
+    app: &AppContext,
+    recipients: impl Iterator<Item = &'a (&'a users::Model, Option<EmailDelivery>)>,
+) -> Result<std::collections::HashSet<i64>> {
+    use sea_orm::QuerySelect;
+    use sea_orm::sea_query::{Expr, ExprTrait};
+    let ids: Vec<i64> = recipients.map(|(user, _)| user.id).collect();
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let since = crate::stored_now() - chrono::Duration::hours(1);
+    let counts: Vec<(i64, i64)> = notifications::Entity::find()
+        .select_only()
+        .column(notifications::Column::UserId)
+        .column_as(Expr::col(notifications::Column::Id).count(), "emails")
+        .filter(notifications::Column::UserId.is_in(ids))
+        .filter(notifications::Column::Channel.eq(Channel::Email.as_str()))
+        .filter(notifications::Column::Status.ne(DeliveryStatus::Digest.as_str()))
+        .filter(notifications::Column::CreatedAt.gte(since))
+        .group_by(notifications::Column::UserId)
+        .into_tuple()
+        .all(&app.db)
+        .await?;
+    let limit = i64::from(app.config.limits.emails_per_hour);
+    Ok(counts.into_iter().filter(|(_, emails)| *emails >= limit).map(|(user, _)| user).collect())
+}
+
 /// Writes in-app and (as preferences allow) email rows for each recipient, skipping disabled
 /// accounts and rows that already exist, and returns a send job for every instant email.
 pub(crate) async fn deliver(
@@ -134,9 +172,15 @@ pub(crate) async fn deliver(
 ) -> Result<Vec<NewJob>> {
     let now = crate::stored_now();
     let details = serde_json::to_value(delivery.details).map_err(anyhow::Error::from)?;
+    let routes: Vec<(&users::Model, Option<EmailDelivery>)> = recipients
+        .iter()
+        .filter(|user| !user.disabled)
+        .map(|user| (*user, email_delivery(app, user, delivery.kind)))
+        .collect();
+    let flooded = flooded(app, routes.iter().filter(|(_, route)| *route == Some(EmailDelivery::Instant))).await?;
     let mut rows = Vec::new();
     let mut instant = Vec::new();
-    for user in recipients.iter().filter(|user| !user.disabled) {
+    for (user, route) in routes {
         let row = |channel: Channel, status: DeliveryStatus| notifications::ActiveModel {
             user_id: Set(user.id),
             source: Set(delivery.source.to_owned()),
@@ -154,7 +198,11 @@ pub(crate) async fn deliver(
             ..Default::default()
         };
         rows.push(row(Channel::InApp, DeliveryStatus::Delivered));
-        match NotificationPrefs::from_stored(&user.notification_prefs).email_for(delivery.kind) {
+        match route {
+            // A flood of them becomes part of the digest instead of hundreds of emails.
+            Some(EmailDelivery::Instant) if flooded.contains(&user.id) => {
+                rows.push(row(Channel::Email, DeliveryStatus::Digest));
+            }
             Some(EmailDelivery::Instant) => {
                 rows.push(row(Channel::Email, DeliveryStatus::Pending));
                 instant.push(user.id);

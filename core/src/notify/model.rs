@@ -166,3 +166,35 @@ pub struct ReportDetails {
     /// The report.
     pub report_id: i64,
 }
+
+/// What an account email says.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AccountMessage {
+    /// Confirm this address: a link valid for `hours`.
+    Verify {
+        /// The verification link.
+        link: String,
+        /// How long it works.
+        hours: u64,
+    },
+    /// Someone tried to sign up with this address, which has an account.
+    AlreadyRegistered {
+        /// Where to sign in.
+        link: String,
+    },
+    /// An admin invited this address.
+    Invitation {
+        /// The sign-up link.
+        link: String,
+        /// Who invited.
+        inviter: String,
+        /// How long it works.
+        days: u64,
+    },
+    /// The account's address was changed to `new_email` (sent to the old one).
+    EmailChanged {
+        /// The new address.
+        new_email: String,
+    },
+}

@@ -9,7 +9,6 @@ use tasklane_jobs::NewJob;
 
 use super::email::SendEmail;
 use super::model::{Channel, DeliveryStatus, NotificationKind, ReportDetails};
-use super::prefs::NotificationPrefs;
 use crate::{AppContext, Result};
 
 /// The notification kind of a report's email.
@@ -28,7 +27,7 @@ pub async fn report_ready(app: &AppContext, report: &reports::Model) -> Result<O
         return Ok(None);
     };
     let kind = kind_of(&report.period);
-    if NotificationPrefs::from_stored(&user.notification_prefs).email_for(kind).is_none() {
+    if super::fanout::email_delivery(app, &user, kind).is_none() {
         return Ok(None);
     }
     let source = format!("report:{}", report.id);

@@ -9,7 +9,7 @@ use std::sync::LazyLock;
 use minijinja::{AutoEscape, Environment, context};
 use serde::Serialize;
 
-use super::model::Details;
+use super::model::{AccountMessage, Details};
 use super::prefs::Language;
 use crate::reports::ReportView;
 use crate::reports::figures::Figures;
@@ -40,6 +40,11 @@ const TEMPLATES: &[(&str, &str)] = templates![
     "digest_subject.txt",
     "report.txt",
     "report.html",
+    "account.txt",
+    "account.html",
+    "account_subject.txt",
+    "en/account.txt",
+    "ko/account.txt",
     "en/words.txt",
     "en/task.created.txt",
     "en/task.assigned.txt",
@@ -176,6 +181,17 @@ pub fn email(kind: &str, details: &Details, lang: Language, public_url: &str) ->
         subject: format!("[tasklane] {summary}"),
         text: render("email.txt", values.clone())?,
         html: render("email.html", values)?,
+    })
+}
+
+/// An account email (a verification link, an invitation, …) in `lang`.
+pub fn account(message: &AccountMessage, lang: Language) -> Result<Rendered, minijinja::Error> {
+    let m = minijinja::Value::from_serialize(message);
+    let values = context! { lang => code(lang), kind => m.get_attr("kind")?, m => m };
+    Ok(Rendered {
+        subject: render("account_subject.txt", values.clone())?.trim().to_owned(),
+        text: render("account.txt", values.clone())?,
+        html: render("account.html", values)?,
     })
 }
 
@@ -356,6 +372,34 @@ mod tests {
         }
         let ko = digest(&[("task.created".to_owned(), details())], Language::Ko, "https://tl.example").unwrap();
         assert_eq!(ko.subject, "[tasklane] tasklane 알림 모음: 1건");
+    }
+
+    #[test]
+    fn account_emails_have_words_links_and_escaping_in_both_languages() {
+        let messages = [
+            AccountMessage::Verify { link: "https://tl.example/verify-email?token=abc".into(), hours: 48 },
+            AccountMessage::AlreadyRegistered { link: "https://tl.example/sign-in".into() },
+            AccountMessage::Invitation {
+                link: "https://tl.example/sign-up?invitation=xyz".into(),
+                inviter: "<b>Kim</b>".into(),
+                days: 7,
+            },
+            AccountMessage::EmailChanged { new_email: "new@example.com".into() },
+        ];
+        for message in &messages {
+            for lang in [Language::En, Language::Ko] {
+                let rendered = account(message, lang).unwrap();
+                assert!(rendered.subject.len() > "[tasklane] ".len(), "{message:?} has no subject");
+                assert!(rendered.text.trim().len() > 20, "{message:?}: {}", rendered.text);
+                assert!(!rendered.html.contains("<b>Kim"), "{}", rendered.html);
+            }
+        }
+        let verify = account(&messages[0], Language::En).unwrap();
+        assert!(verify.text.contains("https://tl.example/verify-email?token=abc") && verify.text.contains("48 hours"));
+        assert!(verify.html.contains("<a href=\"https://tl.example/verify-email?token=abc\">"), "{}", verify.html);
+        let invited = account(&messages[2], Language::Ko).unwrap();
+        assert!(invited.text.contains("<b>Kim</b>님이") && invited.html.contains("&lt;b&gt;Kim"), "{}", invited.html);
+        assert!(account(&messages[3], Language::En).unwrap().text.contains("new@example.com"));
     }
 
     #[test]

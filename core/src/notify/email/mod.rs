@@ -21,8 +21,8 @@ use tasklane_entity::{notifications, users};
 use tasklane_jobs::grouped::Grouped;
 use tasklane_jobs::{Job, JobError, NewJob};
 
-use super::model::{Channel, DeliveryStatus, Details, ReportDetails};
-use super::prefs::NotificationPrefs;
+use super::model::{AccountMessage, Channel, DeliveryStatus, Details, ReportDetails};
+use super::prefs::{Language, NotificationPrefs};
 use super::templates;
 use crate::{AppContext, Result, queues};
 use mailer::{EmailMessage, MailError, Mailer};
@@ -62,6 +62,41 @@ impl Job for SendDigest {
     fn dedup_key(&self) -> Option<String> {
         Some(format!("digest:{}:{}", self.user_id, self.day))
     }
+}
+
+/// An account email: not a notification (it goes to addresses not yet verified, and to
+/// people without an account), sent straight through the mailer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AccountMail {
+    /// Recipient.
+    pub to: String,
+    /// Its language.
+    pub language: Language,
+    /// What it says.
+    pub message: AccountMessage,
+}
+
+impl Job for AccountMail {
+    const KIND: &'static str = "account.mail";
+    const QUEUE: &'static str = queues::EMAIL;
+}
+
+/// Runs [`AccountMail`].
+pub async fn send_account_mail(ctx: &AppContext, postman: &Postman, mail: AccountMail) -> Result<(), JobError> {
+    let content = templates::account(&mail.message, mail.language)
+        .map_err(|err| JobError::permanent(format!("cannot render the account email: {err:#}")))?;
+    // Stable across retries: the same job names the same email.
+    let digest = crate::auth::tokens::hash_opaque_token(
+        &serde_json::to_string(&mail).map_err(|err| JobError::permanent(err.to_string()))?,
+    );
+    let message = EmailMessage {
+        key: format!("account-{}", &digest[..16]),
+        from: ctx.config.notify.email_from.clone(),
+        to: mail.to,
+        to_name: None,
+        content,
+    };
+    postman.send_now(&message).await
 }
 
 /// Finds everyone with notifications waiting for a digest and enqueues one digest each.
@@ -120,6 +155,11 @@ fn claimed_elsewhere() -> JobError {
     JobError::retry("another worker is sending this email now")
 }
 
+/// True when no email may go to `user`'s address yet.
+fn unverified(app: &AppContext, user: &users::Model) -> bool {
+    app.config.accounts.email_verification && user.email_verified_at.is_none()
+}
+
 async fn recipient(app: &AppContext, user_id: i64) -> Result<Option<users::Model>> {
     Ok(users::Entity::find_by_id(user_id).one(&app.db).await?.filter(|user| !user.disabled))
 }
@@ -160,6 +200,13 @@ impl Postman {
         Self { mailer, sent }
     }
 
+    /// Sends an email that is no notification (an account email): no rows to mark.
+    pub async fn send_now(&self, message: &EmailMessage) -> std::result::Result<(), JobError> {
+        self.mailer.send(message).await.map_err(job_error)?;
+        metrics::counter!("tasklane_emails_sent_total").increment(1);
+        Ok(())
+    }
+
     /// Sends `message` for notifications `ids` and records the outcome on them.
     async fn deliver(
         &self,
@@ -169,14 +216,19 @@ impl Postman {
     ) -> std::result::Result<(), JobError> {
         if let Err(err) = self.mailer.send(&message).await {
             record_failure(app, ids, &err).await?;
-            return Err(match err {
-                MailError::Rejected(reason) => JobError::Permanent(reason),
-                MailError::Unavailable(reason) => JobError::Retry(reason),
-            });
+            return Err(job_error(err));
         }
         futures_util::future::try_join_all(ids.into_iter().map(|id| self.sent.submit(id))).await?;
         metrics::counter!("tasklane_emails_sent_total").increment(1);
         Ok(())
+    }
+}
+
+/// A mailer's refusal as a job outcome: never again, or later.
+fn job_error(err: MailError) -> JobError {
+    match err {
+        MailError::Rejected(reason) => JobError::Permanent(reason),
+        MailError::Unavailable(reason) => JobError::Retry(reason),
     }
 }
 
@@ -220,6 +272,11 @@ pub async fn send_email(app: &AppContext, postman: &Postman, job: SendEmail) -> 
         record_failure(app, vec![notification.id], &reason).await?;
         return Ok(());
     };
+    if unverified(app, &user) {
+        let reason = MailError::Rejected("the recipient's address is not verified".into());
+        record_failure(app, vec![notification.id], &reason).await?;
+        return Ok(());
+    }
     let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
     let unreadable = |err: serde_json::Error| {
         JobError::permanent(format!("notification {} has unreadable details: {err}", notification.id))
@@ -256,7 +313,8 @@ const DIGEST_MAX_ITEMS: u64 = 200;
 
 /// Runs [`SendDigest`].
 pub async fn send_digest(app: &AppContext, postman: &Postman, job: SendDigest) -> std::result::Result<(), JobError> {
-    let Some(user) = recipient(app, job.user_id).await? else {
+    // An unverified address's digest waits until it is verified.
+    let Some(user) = recipient(app, job.user_id).await?.filter(|user| !unverified(app, user)) else {
         return Ok(());
     };
     let waiting = notifications::Entity::find()

@@ -1,5 +1,7 @@
 //! Accounts: sign-up, sign-in, profiles, deletion, and the operator's user management.
 
+pub mod joining;
+
 use std::net::IpAddr;
 
 use chrono::Utc;
@@ -130,6 +132,20 @@ pub struct SignUp {
     pub password: SecretString,
     /// Name shown to teammates.
     pub display_name: String,
+    /// The token of an admin's invitation to this address (needed when sign-up is by
+    /// invitation).
+    pub invitation: Option<String>,
+}
+
+/// What a sign-up leads to.
+#[derive(Debug)]
+pub enum Joined {
+    /// The account, ready to sign in with.
+    Account(Profile),
+    /// "Check your email": the address gets a verification link, or, when it already has an
+    /// account, a note telling its owner so. Both look the same to the caller, so sign-up
+    /// does not reveal who has an account.
+    CheckEmail,
 }
 
 /// `POST /api/sign_in` body.
@@ -171,15 +187,51 @@ pub struct AccountDeletion {
     pub password: SecretString,
 }
 
-/// Creates a member account.
-pub async fn sign_up(ctx: &AppContext, input: SignUp) -> Result<Profile> {
+/// Creates an account, as the sign-up policy allows: an invitation for this address works
+/// in every mode but `closed`; without one the mode decides.
+pub async fn sign_up(ctx: &AppContext, input: SignUp) -> Result<Joined> {
     let email = Email::parse(&input.email)?;
     let password = Password::parse(input.password.expose_secret().to_owned())?;
     let display_name = DisplayName::parse(&input.display_name)?;
-    create_user(ctx, &email, &password, &display_name, Role::Member).await
+    if input.invitation.is_none() {
+        joining::admits(ctx, &email)?;
+    }
+    // Hashed before the address is looked at, so a taken one answers as slowly as a new one.
+    let hash = ctx.passwords.hash(&password).await?;
+    let verification = ctx.config.accounts.email_verification;
+    let txn = ctx.db.begin().await?;
+    let role = match &input.invitation {
+        Some(token) => Some(joining::accept_invitation(ctx, &txn, token, &email).await?),
+        None => None,
+    };
+    // An invitation reached the address, which proves it.
+    let verified = role.is_some() || !verification;
+    match insert_user(&txn, &email, hash, &display_name, role.unwrap_or(Role::Member), verified).await {
+        Ok(user) => {
+            txn.commit().await?;
+            if verified {
+                return Ok(Joined::Account(user.into()));
+            }
+            let mail = joining::verification_mail(ctx, &user).await?;
+            joining::enqueue(ctx, mail.into_iter().collect()).await?;
+            Ok(Joined::CheckEmail)
+        }
+        Err(err) if err.kind() == Some(crate::error::ErrorKind::Conflict) && verification && role.is_none() => {
+            drop(txn);
+            let link = format!("{}/sign-in", ctx.config.notify.public_url);
+            let note = crate::notify::email::AccountMail {
+                to: email.as_str().to_owned(),
+                language: Default::default(),
+                message: crate::notify::model::AccountMessage::AlreadyRegistered { link },
+            };
+            joining::enqueue(ctx, vec![note]).await?;
+            Ok(Joined::CheckEmail)
+        }
+        Err(err) => Err(err),
+    }
 }
 
-/// Creates an account with the given role (sign-up and the operator CLI).
+/// Creates an account with the given role for an operator; its address counts as verified.
 pub async fn create_user(
     ctx: &AppContext,
     email: &Email,
@@ -188,10 +240,21 @@ pub async fn create_user(
     role: Role,
 ) -> Result<Profile> {
     let hash = ctx.passwords.hash(password).await?;
+    Ok(insert_user(&ctx.db, email, hash, display_name, role, true).await?.into())
+}
+
+async fn insert_user(
+    db: &impl sea_orm::ConnectionTrait,
+    email: &Email,
+    password_hash: String,
+    display_name: &DisplayName,
+    role: Role,
+    verified: bool,
+) -> Result<users::Model> {
     let now = crate::stored_now();
     let user = users::ActiveModel {
         email: Set(email.as_str().to_owned()),
-        password_hash: Set(hash),
+        password_hash: Set(password_hash),
         display_name: Set(display_name.0.clone()),
         role: Set(role.as_str().to_owned()),
         disabled: Set(false),
@@ -199,10 +262,11 @@ pub async fn create_user(
         token_version: Set(0),
         created_at: Set(now),
         updated_at: Set(now),
+        email_verified_at: Set(verified.then_some(now)),
         ..Default::default()
     };
-    match user.insert(&ctx.db).await {
-        Ok(user) => Ok(user.into()),
+    match user.insert(db).await {
+        Ok(user) => Ok(user),
         Err(err) if is_unique_violation(&err) => Err(email_taken()),
         Err(err) => Err(err.into()),
     }
@@ -289,6 +353,7 @@ pub async fn update_profile(
         Some(password) => Some(ctx.passwords.hash(&Password::parse(password.expose_secret().to_owned())?).await?),
         None => None,
     };
+    let old_email = user.email.clone();
     let mut row = user.into_active_model();
     if let Some(name) = change.display_name {
         row.display_name = Set(DisplayName::parse(&name)?.0);
@@ -297,8 +362,12 @@ pub async fn update_profile(
         let prefs = NotificationPrefs::parse(prefs)?;
         row.notification_prefs = Set(serde_json::to_value(prefs).map_err(anyhow::Error::from)?);
     }
-    if let Some(email) = change.email {
-        row.email = Set(Email::parse(&email)?.0);
+    let new_email = change.email.map(|email| Email::parse(&email)).transpose()?.filter(|email| email.0 != old_email);
+    if let Some(email) = &new_email {
+        row.email = Set(email.0.clone());
+        // A new address is unverified until its link is followed (when verification is on).
+        let verified_now = (!ctx.config.accounts.email_verification).then(crate::stored_now);
+        row.email_verified_at = Set(verified_now);
     }
     let password_changed = new_hash.is_some();
     if let Some(hash) = new_hash {
@@ -311,10 +380,21 @@ pub async fn update_profile(
         Err(err) if is_unique_violation(&err) => return Err(email_taken()),
         Err(err) => return Err(err.into()),
     };
-    if password_changed {
+    if password_changed || new_email.is_some() {
         sessions::revoke_all(&txn, who.user_id, Some(&who.session_id)).await?;
     }
     txn.commit().await?;
+    if let Some(email) = new_email {
+        // The old address hears of it, in case the change was not its owner's doing.
+        let language = NotificationPrefs::from_stored(&updated.notification_prefs).language;
+        let notice = crate::notify::email::AccountMail {
+            to: old_email,
+            language,
+            message: crate::notify::model::AccountMessage::EmailChanged { new_email: email.0 },
+        };
+        let verify = joining::verification_mail(ctx, &updated).await?;
+        joining::enqueue(ctx, std::iter::once(notice).chain(verify).collect()).await?;
+    }
     Ok(updated.into())
 }
 
