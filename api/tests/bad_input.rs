@@ -53,6 +53,7 @@ async fn malformed_task_bodies_get_4xx_with_the_error_shape() {
         ("server-owned creator", json!({ "name": "x", "creator_id": 1 }), 400, "invalid_body"),
         ("empty name", json!({ "name": "   " }), 422, "invalid_name"),
         ("long name", json!({ "name": "x".repeat(201) }), 422, "invalid_name"),
+        ("header in name", json!({ "name": "x\r\nBcc: evil@example.com" }), 422, "invalid_name"),
         ("long contents", json!({ "name": "x", "contents": "가".repeat(20_001) }), 422, "invalid_contents"),
         ("bad status", json!({ "name": "x", "status": "someday" }), 422, "invalid_status"),
         ("bad priority", json!({ "name": "x", "priority": "asap" }), 422, "invalid_priority"),

@@ -20,6 +20,10 @@ pub enum QueuesAction {
     /// Depth, in flight, scheduled, dead and oldest age of every queue, and the retry
     /// policy of every job kind.
     Stats,
+    /// Queue again what a queue that lost its jobs held (Redis restarted without
+    /// persistence): events published in the last hour, emails still waiting, pending
+    /// reports. Safe to run any time: every job is idempotent.
+    Recover,
 }
 
 /// Which dead jobs a command takes.
@@ -92,6 +96,11 @@ pub async fn queues(ctx: &AppContext, action: QueuesAction, format: Format) -> a
         return init(ctx).await;
     }
     let transport = transport(ctx).await?;
+    if let QueuesAction::Recover = action {
+        let recovered = tasklane_core::recovery::recover(ctx, transport.as_ref()).await?;
+        let row = vec![recovered.events.to_string(), recovered.emails.to_string(), recovered.reports.to_string()];
+        return output::print(format, &["events republished", "emails", "reports"], [row], &recovered);
+    }
     let registry = configured_registry(&ctx.config)?;
     let mut all = Vec::new();
     for queue in queues::ALL {

@@ -21,6 +21,7 @@ pub mod paging;
 pub mod process;
 pub mod proxies;
 pub mod queues;
+pub mod recovery;
 pub mod reports;
 pub mod tasks;
 

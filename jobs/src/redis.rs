@@ -122,6 +122,8 @@ pub struct RedisQueue {
     enqueue: Script,
     extend: Script,
     groups: Mutex<HashSet<String>>,
+    /// Queues whose consumer group vanished under us since [`Transport::lost_queues`] last asked.
+    lost: Mutex<Vec<String>>,
     /// Per queue: where the next `XAUTOCLAIM` scan starts, and when it last ran.
     reclaim: Mutex<HashMap<String, (String, Instant)>>,
     client: redis::Client,
@@ -157,6 +159,7 @@ impl RedisQueue {
             enqueue: Script::new(ENQUEUE),
             extend: Script::new(EXTEND),
             groups: Mutex::new(HashSet::new()),
+            lost: Mutex::new(Vec::new()),
             reclaim: Mutex::new(HashMap::new()),
         })
     }
@@ -398,12 +401,17 @@ impl Transport for RedisQueue {
 
     async fn claim(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
         match self.claim_once(queue, worker, max, lease).await {
-            // A Redis that lost its data (restarted without persistence) has no consumer group
-            // any more: make it again and carry on.
+            // A Redis that lost its data (restarted without persistence, failed over to an
+            // empty replica) has no consumer group any more: every job it held is gone. Say
+            // so, make the group again and carry on.
             Err(err) if format!("{err:#}").contains("NOGROUP") => {
                 if let Ok(mut groups) = self.groups.lock() {
                     groups.remove(queue);
                 }
+                if let Ok(mut lost) = self.lost.lock() {
+                    lost.push(queue.to_owned());
+                }
+                tracing::error!(%queue, "Redis lost this queue's jobs (its consumer group is gone)");
                 self.claim_once(queue, worker, max, lease).await
             }
             other => other,
@@ -499,6 +507,10 @@ impl Transport for RedisQueue {
             }
         }
         Ok(released)
+    }
+
+    fn lost_queues(&self) -> Vec<String> {
+        self.lost.lock().map(|mut lost| std::mem::take(&mut *lost)).unwrap_or_default()
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {

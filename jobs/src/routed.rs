@@ -96,6 +96,10 @@ impl Transport for Routed {
         self.route(queue).stats(queue).await
     }
 
+    fn lost_queues(&self) -> Vec<String> {
+        self.transports().into_iter().flat_map(|transport| transport.lost_queues()).collect()
+    }
+
     async fn dead(&self, queue: &str, selector: &DeadSelector) -> Result<Vec<DeadJob>> {
         self.route(queue).dead(queue, selector).await
     }

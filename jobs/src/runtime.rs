@@ -56,7 +56,13 @@ pub struct WorkerRuntime<C> {
     pub grace: Duration,
     /// Where dead-lettered jobs are announced.
     pub alerts: Alerts,
+    /// Called with the queues the transport found emptied under it (a Redis that lost its
+    /// data), so the application can enqueue again what it can rebuild.
+    pub on_lost_jobs: Option<LostJobsHook>,
 }
+
+/// What the application does about queues that lost their jobs.
+pub type LostJobsHook = Arc<dyn Fn(Vec<String>) -> BoxFuture<'static, ()> + Send + Sync>;
 
 impl<C: Clone> Clone for WorkerRuntime<C> {
     fn clone(&self) -> Self {
@@ -69,6 +75,7 @@ impl<C: Clone> Clone for WorkerRuntime<C> {
             idle_poll: self.idle_poll,
             grace: self.grace,
             alerts: self.alerts.clone(),
+            on_lost_jobs: self.on_lost_jobs.clone(),
         }
     }
 }
@@ -92,6 +99,7 @@ impl<C: Clone + Send + Sync + 'static> WorkerRuntime<C> {
             idle_poll: Duration::from_millis(100),
             grace: Duration::from_secs(25),
             alerts,
+            on_lost_jobs: None,
         }
     }
 }
@@ -349,6 +357,19 @@ async fn extend_leases<C>(runtime: WorkerRuntime<C>, in_flight: InFlight) {
     let mut ticker = tokio::time::interval(runtime.lease / 3);
     loop {
         ticker.tick().await;
+        let lost = runtime.transport.lost_queues();
+        if !lost.is_empty() {
+            for queue in &lost {
+                runtime.alerts.dead_lettered(DeadLetter {
+                    queue: queue.clone(),
+                    kind: "(every job)".to_owned(),
+                    error: "the queue lost its jobs (Redis restarted without persistence?); lost work is being enqueued again".to_owned(),
+                });
+            }
+            if let Some(hook) = &runtime.on_lost_jobs {
+                hook(lost).await;
+            }
+        }
         let running = in_flight.snapshot();
         if running.is_empty() {
             continue;

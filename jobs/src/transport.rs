@@ -101,4 +101,10 @@ pub trait Transport: Send + Sync {
     async fn replay(&self, queue: &str, selector: &DeadSelector) -> Result<u64>;
     /// Deletes the selected dead jobs; returns how many.
     async fn purge(&self, queue: &str, selector: &DeadSelector) -> Result<u64>;
+    /// The queues found to have lost their jobs since the last call (a Redis restarted
+    /// without persistence); the application re-enqueues what it can rebuild. Transports that
+    /// cannot lose jobs report none.
+    fn lost_queues(&self) -> Vec<String> {
+        Vec::new()
+    }
 }

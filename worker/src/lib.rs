@@ -18,7 +18,7 @@ use tasklane_core::notify::email::mailer::Mailer;
 use tasklane_core::notify::email::ses::SesMailer;
 use tasklane_core::queues;
 use tasklane_jobs::alerts::{AlertSink, Alerts, LogSink, ReplayHint};
-use tasklane_jobs::runtime::{QueueSpec, WorkerRuntime};
+use tasklane_jobs::runtime::{LostJobsHook, QueueSpec, WorkerRuntime};
 use tasklane_jobs::sqs::SqsQueue;
 use tasklane_jobs::{Registry, Transport, schedule};
 
@@ -85,9 +85,22 @@ pub async fn run_with(
     let services = JobServices { app: app.clone(), postman: Arc::new(Postman::new(&app, mailer(&app).await)) };
     let window = Duration::from_secs(app.config.notify.alert_window_secs.max(1));
     let alerts = Alerts::start(alert_sink(&app), window, replay_hint());
+    let recovering = (app.clone(), transport.clone());
+    let on_lost_jobs: LostJobsHook = Arc::new(move |queues| {
+        let (app, transport) = recovering.clone();
+        Box::pin(async move {
+            match tasklane_core::recovery::recover(&app, transport.as_ref()).await {
+                Ok(recovered) => tracing::warn!(?queues, ?recovered, "queued again the work the lost queues held"),
+                Err(err) => {
+                    tracing::error!(?queues, error = %err, "cannot queue the lost work again; run `tasklane queues recover`")
+                }
+            }
+        })
+    });
     let runtime = WorkerRuntime {
         lease: Duration::from_secs(settings.lease_secs.max(1)),
         grace: Duration::from_secs(settings.shutdown_grace_secs),
+        on_lost_jobs: Some(on_lost_jobs),
         ..WorkerRuntime::new(services, transport.clone(), registry, settings.name.clone(), alerts)
     };
     let queues = queues::ALL

@@ -117,3 +117,80 @@ async fn events_written_while_redis_is_down_are_delivered_once_it_is_back() {
     relay.await.unwrap();
     tokio::time::timeout(Duration::from_secs(10), workers).await.expect("workers did not stop").unwrap().unwrap();
 }
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn a_redis_that_loses_its_data_mid_run_still_notifies_every_event_once() {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tasklane_core::jobs::JobContext;
+    use tasklane_entity::{notifications, task_events};
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let _redis = RedisServer::start(port);
+    let url = format!("redis://127.0.0.1:{port}");
+    let (ctx, _dir) = fresh_context(|config| {
+        config.queue = tasklane_core::config::QueueTransport::Redis;
+        config.redis_url = Some(url.clone().into());
+        config.redis_prefix = "loss:".into();
+        // One event at a time, held at a gate below; the rest wait in Redis.
+        config.worker.concurrency = 1;
+        config.worker.lease_secs = 3;
+    })
+    .await;
+    let cara = tasklane_testkit::member(&ctx, "cara@example.com").await;
+    let pia = tasklane_testkit::member(&ctx, "pia@example.com").await;
+    let transport = tasklane_worker::transport(&ctx).await.unwrap();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut registry = tasklane_core::jobs::configured_registry(&ctx.config).unwrap();
+    {
+        let gate = gate.clone();
+        registry.register(move |job_ctx: JobContext, event: TaskEventJob| {
+            let gate = gate.clone();
+            async move {
+                gate.acquire().await.map_err(|err| JobError::retry(err.to_string()))?.forget();
+                let emails = tasklane_core::notify::fanout::fan_out(&job_ctx.state.app, &event).await?;
+                job_ctx.jobs.enqueue(emails).await.map_err(|err| JobError::retry(err.to_string()))
+            }
+        });
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let worker = tokio::spawn(tasklane_worker::run_with(ctx.clone(), transport.clone(), registry, async move {
+        let _ = stopped.await;
+    }));
+
+    const EVENTS: u64 = 10;
+    for n in 0..EVENTS {
+        let input =
+            serde_json::from_value(serde_json::json!({ "name": format!("lost {n}"), "pic": pia.user_id })).unwrap();
+        tasklane_core::tasks::create(&ctx, &cara, input).await.unwrap();
+    }
+    wait_until("every event published, one of them held by the worker", Duration::from_secs(30), async || {
+        let unpublished = task_events::Entity::find()
+            .filter(task_events::Column::PublishedAt.is_null())
+            .count(&ctx.db)
+            .await
+            .unwrap();
+        let stats = transport.stats("events").await.unwrap();
+        unpublished == 0 && stats.in_flight >= 1 && stats.ready >= 1
+    })
+    .await;
+
+    // Redis loses everything: the jobs of the events still queued are gone.
+    let mut redis = redis::Client::open(url.as_str()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("FLUSHALL").query_async(&mut redis).await.unwrap();
+    gate.add_permits(10_000);
+
+    let in_app = || {
+        notifications::Entity::find()
+            .filter(notifications::Column::UserId.eq(pia.user_id))
+            .filter(notifications::Column::Channel.eq("in_app"))
+            .count(&ctx.db)
+    };
+    wait_until("every event notified after the recovery", Duration::from_secs(60), async || {
+        in_app().await.unwrap() == EVENTS
+    })
+    .await;
+    // One notification per event (the rows are unique per event and person), and no more later.
+    assert_eq!(in_app().await.unwrap(), EVENTS);
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), worker).await.expect("the worker did not stop").unwrap().unwrap();
+}

@@ -66,10 +66,11 @@ impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self> {
         let name = raw.trim();
         let length = name.chars().count();
-        if (1..=100).contains(&length) {
+        // A display name goes into email headers (`To`): one line, no control characters.
+        if (1..=100).contains(&length) && !name.chars().any(char::is_control) {
             Ok(Self(name.to_owned()))
         } else {
-            Err(Error::invalid("invalid_display_name", "display_name must be 1 to 100 characters"))
+            Err(Error::invalid("invalid_display_name", "display_name must be 1 to 100 characters on one line"))
         }
     }
 }
@@ -497,6 +498,7 @@ mod tests {
     fn display_names_are_trimmed_and_bounded() {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse("Kim\r\nBcc: evil@example.com").is_err());
         assert_eq!(DisplayName::parse(" 김민수 ").unwrap().0, "김민수");
     }
 }

@@ -135,11 +135,14 @@ pub fn parse_deadline(raw: &str) -> Result<DateTime<Utc>> {
 pub fn parse_name(raw: &str) -> Result<String> {
     let name = raw.trim();
     let length = name.chars().count();
-    if (1..=200).contains(&length) {
-        Ok(name.to_owned())
-    } else {
-        Err(Error::invalid("invalid_name", "name must be 1 to 200 characters"))
+    if !(1..=200).contains(&length) {
+        return Err(Error::invalid("invalid_name", "name must be 1 to 200 characters"));
     }
+    // A name becomes an email subject: a line break in it must not start a header.
+    if name.chars().any(char::is_control) {
+        return Err(Error::invalid("invalid_name", "name must be one line without control characters"));
+    }
+    Ok(name.to_owned())
 }
 
 /// Checks task contents: at most 20,000 characters.
