@@ -153,17 +153,19 @@ pub async fn generate(app: &AppContext, job: &GenerateReport) -> Result<Vec<NewJ
     if !row.scheduled || row.scope != Scope::Me.as_str() || row.emailed_at.is_some() {
         return Ok(Vec::new());
     }
-    // Claim the email: of two copies of this job, one wins.
-    let claimed = reports::Entity::update_many()
+    // The email is a notification row unique to this report, so of two copies of this job
+    // one writes it and both enqueue the same send, which goes out once. Nothing is written
+    // for people who turned report emails off.
+    let Some(email) = crate::notify::reports::report_ready(app, &row).await? else {
+        return Ok(Vec::new());
+    };
+    reports::Entity::update_many()
         .col_expr(reports::Column::EmailedAt, Expr::value(crate::stored(app.clock.now())))
         .filter(reports::Column::Id.eq(row.id))
         .filter(reports::Column::EmailedAt.is_null())
         .exec(&app.db)
         .await?;
-    if claimed.rows_affected == 0 {
-        return Ok(Vec::new());
-    }
-    Ok(crate::notify::reports::report_ready(app, &row).await?.into_iter().collect())
+    Ok(vec![email])
 }
 
 /// Users asked for per step of a scheduled run.
