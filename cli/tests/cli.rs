@@ -81,6 +81,17 @@ fn operators_manage_users_from_the_cli() {
     env.ok(&["users", "demote", "1"], None);
     env.ok(&["users", "reset-password", "ops@example.com"], Some("another long password\n"));
 
+    // An invitation: a single-use link for one address, printed (and emailed by the workers).
+    let invited: serde_json::Value =
+        serde_json::from_str(&env.ok(&["users", "invite", "New@Example.com", "-o", "json"], None)).unwrap();
+    assert_eq!(invited["email"], "new@example.com");
+    assert!(invited["link"].as_str().unwrap().contains("/sign-up?invitation="), "{invited}");
+    let table = env.ok(&["users", "invite", "second@example.com", "--admin"], None);
+    assert!(table.contains("second@example.com") && table.contains("admin"), "{table}");
+    let taken = env.run(&["users", "invite", "ops@example.com"], None);
+    assert!(!taken.status.success());
+    assert!(String::from_utf8(taken.stderr).unwrap().contains("already exists"));
+
     // Without a terminal, deletion needs --yes.
     assert!(!env.run(&["users", "delete", "1"], None).status.success());
     env.ok(&["users", "delete", "1", "--yes"], None);
