@@ -466,6 +466,21 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
     assert_eq!(superseded, [second, third, third, None, None]);
     let task = tasks::Entity::find_by_id(1).one(&db).await.unwrap().unwrap();
     assert_eq!(task.started_at, Some(at("2026-11-21T10:00:00Z")));
+    // Each state knows what came before it, and a done one the deadline it was done by.
+    let before: Vec<_> = rows.iter().map(|e| (e.prev_pic_id, e.prev_status.as_deref())).collect();
+    assert_eq!(
+        before,
+        [
+            (None, None),
+            (Some(1), Some("pending")),
+            (Some(1), Some("in_progress")),
+            (Some(2), Some("in_progress")),
+            (None, None)
+        ]
+    );
+    let due: Vec<_> = rows.iter().map(|e| e.completed_due).collect();
+    assert_eq!(due, [None, None, None, Some(at("2026-11-30T00:00:00Z")), None]);
+    assert_eq!(task.completed_due, Some(at("2026-11-30T00:00:00Z")));
     // Accounts from before addresses were verified count as verified.
     let people = users::Entity::find().all(&db).await.unwrap();
     assert!(people.iter().all(|user| user.email_verified_at == Some(user.created_at)), "{people:?}");

@@ -42,6 +42,12 @@ pub struct Model {
     pub completed_at: Option<DateTime>,
     /// When the task's next event replaced this state (null while it is the latest).
     pub superseded_at: Option<DateTime>,
+    /// The deadline the task had when it last became done, while done (on time or late).
+    pub completed_due: Option<DateTime>,
+    /// The PIC before this event (null for a task's first event).
+    pub prev_pic_id: Option<i64>,
+    /// The status before this event (null for a task's first event).
+    pub prev_status: Option<String>,
 }
 
 /// Relations of `task_events` (none are navigated from here).

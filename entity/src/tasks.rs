@@ -33,6 +33,8 @@ pub struct Model {
     pub updated_at: DateTime,
     /// When it last became done; null while not done.
     pub completed_at: Option<DateTime>,
+    /// The deadline it had when it last became done, while done.
+    pub completed_due: Option<DateTime>,
     /// When work on it first started (it first moved to `in_progress`).
     pub started_at: Option<DateTime>,
 }

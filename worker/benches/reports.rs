@@ -87,13 +87,14 @@ async fn main() {
         // n mod 10 < 6, done two days after that if < 4, handed over a day after that if 0.
         format!(
             "INSERT INTO tasks (id, name, contents, status, priority, deadline, pic_id, supervisor_id, creator_id, \
-             version, created_at, updated_at, completed_at, started_at) \
+             version, created_at, updated_at, completed_at, completed_due, started_at) \
              SELECT seq, CONCAT('task ', seq), '', \
              CASE WHEN seq % 10 < 4 THEN 'done' WHEN seq % 10 < 6 THEN 'in_progress' ELSE 'pending' END, \
              1 + seq % 4, created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY, \
              1 + (seq + IF(seq % 10 = 0, 1, 0)) % {users}, NULL, 1 + (seq * 7) % {users}, \
              CASE WHEN seq % 10 = 0 THEN 4 WHEN seq % 10 < 4 THEN 3 WHEN seq % 10 < 6 THEN 2 ELSE 1 END, \
              created, created, IF(seq % 10 < 4, created + INTERVAL 3 DAY, NULL), \
+             IF(seq % 10 < 4, created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY, NULL), \
              IF(seq % 10 < 6, created + INTERVAL 1 DAY, NULL) \
              FROM (SELECT seq, TIMESTAMP('{origin}') + INTERVAL ((seq * 2654435761) % {span_secs}) SECOND AS created \
              FROM seq_1_to_{tasks}) AS s"
@@ -101,11 +102,11 @@ async fn main() {
         event_sql(
             1,
             "task.created",
-            "'pending'",
+            ("'pending'", "NULL"),
             "t.created_at",
             "NULL",
             "NULL",
-            "1 + t.id % {users}",
+            ("1 + t.id % {users}", "NULL"),
             "IF(t.id % 10 < 6, t.created_at + INTERVAL 1 DAY, NULL)",
             "TRUE",
             users,
@@ -113,11 +114,11 @@ async fn main() {
         event_sql(
             2,
             "task.status_changed",
-            "'in_progress'",
+            ("'in_progress'", "'pending'"),
             "t.created_at + INTERVAL 1 DAY",
             "t.created_at + INTERVAL 1 DAY",
             "NULL",
-            "1 + t.id % {users}",
+            ("1 + t.id % {users}", "1 + t.id % {users}"),
             "IF(t.id % 10 < 4, t.created_at + INTERVAL 3 DAY, NULL)",
             "t.id % 10 < 6",
             users,
@@ -125,11 +126,11 @@ async fn main() {
         event_sql(
             3,
             "task.status_changed",
-            "'done'",
+            ("'done'", "'in_progress'"),
             "t.created_at + INTERVAL 3 DAY",
             "t.created_at + INTERVAL 1 DAY",
             "t.created_at + INTERVAL 3 DAY",
-            "1 + t.id % {users}",
+            ("1 + t.id % {users}", "1 + t.id % {users}"),
             "IF(t.id % 10 = 0, t.created_at + INTERVAL 4 DAY, NULL)",
             "t.id % 10 < 4",
             users,
@@ -137,11 +138,11 @@ async fn main() {
         event_sql(
             4,
             "task.assigned",
-            "'done'",
+            ("'done'", "'done'"),
             "t.created_at + INTERVAL 4 DAY",
             "t.created_at + INTERVAL 1 DAY",
             "t.created_at + INTERVAL 3 DAY",
-            "1 + (t.id + 1) % {users}",
+            ("1 + (t.id + 1) % {users}", "1 + t.id % {users}"),
             "NULL",
             "t.id % 10 = 0",
             users,
@@ -233,21 +234,26 @@ async fn main() {
 fn event_sql(
     seq: i32,
     kind: &str,
-    status: &str,
+    (status, before_status): (&str, &str),
     at: &str,
     started: &str,
     completed: &str,
-    pic: &str,
+    (pic, before_pic): (&str, &str),
     superseded: &str,
     which: &str,
     users: u64,
 ) -> String {
     let pic = pic.replace("{users}", &users.to_string());
+    let before_pic = before_pic.replace("{users}", &users.to_string());
+    // Done states keep the deadline they were completed by.
+    let completed_due = format!("IF({status} = 'done', t.deadline, NULL)");
     format!(
         "INSERT INTO task_events (task_id, seq, actor_id, kind, payload, created_at, published_at, archived_at, \
-         pic_id, status, priority, deadline, task_created_at, started_at, completed_at, superseded_at) \
+         pic_id, status, priority, deadline, task_created_at, started_at, completed_at, superseded_at, \
+         completed_due, prev_pic_id, prev_status) \
          SELECT t.id, {seq}, t.creator_id, '{kind}', JSON_OBJECT('task', JSON_OBJECT('name', t.name)), {at}, {at}, NULL, \
-         {pic}, {status}, t.priority, t.deadline, t.created_at, {started}, {completed}, {superseded} \
+         {pic}, {status}, t.priority, t.deadline, t.created_at, {started}, {completed}, {superseded}, \
+         {completed_due}, {before_pic}, {before_status} \
          FROM tasks t WHERE {which}"
     )
 }

@@ -118,11 +118,14 @@ pub struct TaskState {
     pub started_at: Option<DateTime<Utc>>,
     /// When it last became done, while done.
     pub completed_at: Option<DateTime<Utc>>,
+    /// The deadline it had when it last became done, while done.
+    pub completed_due: Option<DateTime<Utc>>,
 }
 
 impl TaskState {
-    /// The state `task` shows.
-    pub fn of(task: &TaskView) -> Self {
+    /// The state `task` shows; `completed_due` is the deadline it had when it last became
+    /// done (the task row keeps it).
+    pub fn of(task: &TaskView, completed_due: Option<DateTime<Utc>>) -> Self {
         Self {
             pic_id: task.pic_id,
             status: task.status,
@@ -131,6 +134,7 @@ impl TaskState {
             created_at: task.created_at,
             started_at: task.started_at,
             completed_at: task.completed_at,
+            completed_due: completed_due.filter(|_| task.status == TaskStatus::Done),
         }
     }
 
@@ -152,18 +156,22 @@ impl TaskState {
             if status.new == TaskStatus::InProgress && next.started_at.is_none() {
                 next.started_at = Some(at);
             }
-            next.completed_at = match (status.old, status.new) {
-                (TaskStatus::Done, TaskStatus::Done) => self.completed_at,
-                (_, TaskStatus::Done) => Some(at),
-                _ => None,
+            (next.completed_at, next.completed_due) = match (status.old, status.new) {
+                (TaskStatus::Done, TaskStatus::Done) => (self.completed_at, self.completed_due),
+                (_, TaskStatus::Done) => (Some(at), next.deadline),
+                _ => (None, None),
             };
         }
         next
     }
 
-    /// The row values that record this state beside an event.
-    pub fn record(&self, event: &mut task_events::ActiveModel) {
+    /// The row values that record this state beside an event, after `before` (none for a
+    /// task's first event).
+    pub fn record(&self, before: Option<&TaskState>, event: &mut task_events::ActiveModel) {
         use sea_orm::ActiveValue::Set;
+        event.prev_pic_id = Set(before.and_then(|state| state.pic_id));
+        event.prev_status = Set(before.map(|state| state.status.as_str().to_owned()));
+        event.completed_due = Set(self.completed_due.map(crate::stored));
         event.pic_id = Set(self.pic_id);
         event.status = Set(Some(self.status.as_str().to_owned()));
         event.priority = Set(Some(self.priority.rank()));
@@ -288,6 +296,9 @@ mod tests {
             started_at: None,
             completed_at: None,
             superseded_at: None,
+            completed_due: None,
+            prev_pic_id: None,
+            prev_status: None,
         };
         let outbound = TaskEventJob::outbound(stored);
         assert_eq!(outbound.dedup_key, job.dedup_key());

@@ -265,9 +265,7 @@ pub async fn measure(
     let mut done = Sql::default();
     done.push(
         "SELECT e.pic_id AS pic_id, e.completed_at AS completed_at, e.task_created_at AS created_at, \
-         e.started_at AS started_at, (SELECT c.deadline FROM task_events c WHERE c.task_id = e.task_id \
-         AND c.created_at = e.completed_at AND c.status = 'done' ORDER BY c.seq LIMIT 1) AS due \
-         FROM task_events e",
+         e.started_at AS started_at, e.completed_due AS due FROM task_events e",
     )
     .bind(&format!(" WHERE {pic_filter} AND {LASTS}"), chain(&pic_values, p1))
     .bind(" AND e.status = 'done' AND e.kind <> 'task.deleted' AND e.completed_at >= ? AND ((", [p0.into()])
@@ -279,13 +277,14 @@ pub async fn measure(
     // Tasks that became someone's, and tasks reopened, per person, counted once per task;
     // for the team, counted once per task whoever they went to. Events written since p0
     // lasted until p0 or later: saying so lets the index serve.
-    let change = "FROM task_events e LEFT JOIN task_events p ON p.task_id = e.task_id AND p.seq = e.seq - 1 \
+    // Each event knows the PIC and status before it, so no join to the previous event.
+    let change = "FROM task_events e \
                   WHERE (e.superseded_at IS NULL OR e.superseded_at >= ?) \
                   AND e.created_at >= ? AND e.created_at < ? AND e.kind <> 'task.deleted' \
-                  AND ((e.pic_id IS NOT NULL AND (p.task_id IS NULL OR p.pic_id IS NULL OR p.pic_id <> e.pic_id)) \
-                  OR (e.kind = 'task.status_changed' AND e.status <> 'done' AND p.status = 'done'))";
+                  AND ((e.pic_id IS NOT NULL AND (e.prev_pic_id IS NULL OR e.prev_pic_id <> e.pic_id)) \
+                  OR (e.kind = 'task.status_changed' AND e.status <> 'done' AND e.prev_status = 'done'))";
     let classes = "CASE WHEN e.created_at >= ? THEN 1 ELSE 0 END AS current, \
-                   CASE WHEN e.kind = 'task.status_changed' AND p.status = 'done' THEN 1 ELSE 0 END AS reopen";
+                   CASE WHEN e.kind = 'task.status_changed' AND e.prev_status = 'done' THEN 1 ELSE 0 END AS reopen";
     let mut changes = Sql::default();
     changes
         .bind(&format!("SELECT e.pic_id AS pic_id, {classes}, COUNT(DISTINCT e.task_id) AS tasks "), [p1.into()])

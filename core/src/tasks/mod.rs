@@ -184,6 +184,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     };
     let now = ctx.clock.now();
     let completed_at = (status == TaskStatus::Done).then_some(now);
+    let completed_due = deadline.filter(|_| status == TaskStatus::Done);
     let started_at = (status == TaskStatus::InProgress).then_some(now);
     let txn = ctx.db.begin().await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
@@ -201,6 +202,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         created_at: Set(crate::stored(now)),
         updated_at: Set(crate::stored(now)),
         completed_at: Set(completed_at.map(crate::stored)),
+        completed_due: Set(completed_due.map(crate::stored)),
         started_at: Set(started_at.map(crate::stored)),
         ..Default::default()
     })
@@ -223,9 +225,9 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
         completed_at,
         started_at,
     };
-    let created =
-        Recorded { kind: EventKind::Created, payload: payload(&view, Changes::default()), state: TaskState::of(&view) };
-    record_events(&txn, view.id, who.user_id, 0, vec![created], now).await?;
+    let state = TaskState::of(&view, completed_due);
+    let created = Recorded { kind: EventKind::Created, payload: payload(&view, Changes::default()), state };
+    record_events(&txn, view.id, who.user_id, None, vec![created], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)
@@ -383,7 +385,8 @@ async fn apply_change(
 
     // Each event records the state right after it, so one edit that reassigns a task and
     // reopens it shows both steps; its payload carries the task as it stands after the edit.
-    let mut state = TaskState::of(&old);
+    let before = TaskState::of(&old, task.completed_due.map(|at| at.and_utc()));
+    let mut state = before.clone();
     let mut states = Vec::with_capacity(changes.len());
     for (_, changes) in &changes {
         state = state.after(changes, now);
@@ -405,6 +408,7 @@ async fn apply_change(
             version: Set(new.version),
             updated_at: Set(crate::stored(now)),
             completed_at: Set(new.completed_at.map(crate::stored)),
+            completed_due: Set(state.completed_due.map(crate::stored)),
             started_at: Set(new.started_at.map(crate::stored)),
             ..Default::default()
         })
@@ -423,7 +427,7 @@ async fn apply_change(
         .zip(states)
         .map(|((kind, changes), state)| Recorded { kind, payload: payload(&new, changes), state })
         .collect();
-    record_events(txn, new.id, who.user_id, old.version, events, now).await?;
+    record_events(txn, new.id, who.user_id, Some((old.version, before)), events, now).await?;
     Ok(Some(new))
 }
 
@@ -434,14 +438,19 @@ struct Recorded {
     state: TaskState,
 }
 
+/// Writes `events` after the task's version and state before them (none for a new task).
 async fn record_events(
     txn: &DatabaseTransaction,
     task_id: i64,
     actor_id: i64,
-    version_before: i32,
+    before: Option<(i32, TaskState)>,
     events: Vec<Recorded>,
     at: DateTime<Utc>,
 ) -> Result<()> {
+    let (version_before, mut previous) = match before {
+        Some((version, state)) => (version, Some(state)),
+        None => (0, None),
+    };
     // The task's latest state so far ends here; so does each step of this edit but the last.
     if version_before > 0 {
         task_events::Entity::update_many()
@@ -465,9 +474,10 @@ async fn record_events(
             archived_at: Set(None),
             ..Default::default()
         };
-        event.state.record(&mut row);
+        event.state.record(previous.as_ref(), &mut row);
         row.superseded_at = Set((i + 1 < count).then(|| crate::stored(at)));
         rows.push(row);
+        previous = Some(event.state);
     }
     task_events::Entity::insert_many(rows).exec_without_returning(txn).await?;
     Ok(())
@@ -508,11 +518,13 @@ pub async fn delete(
     if deleted.rows_affected == 0 {
         return Err(stale(task.version + 1));
     }
+    let completed_due = task.completed_due.map(|at| at.and_utc());
     let view = TaskView::from(task);
     let now = ctx.clock.now();
+    let state = TaskState::of(&view, completed_due);
     let deleted =
-        Recorded { kind: EventKind::Deleted, payload: payload(&view, Changes::default()), state: TaskState::of(&view) };
-    record_events(&txn, view.id, who.user_id, view.version, vec![deleted], now).await?;
+        Recorded { kind: EventKind::Deleted, payload: payload(&view, Changes::default()), state: state.clone() };
+    record_events(&txn, view.id, who.user_id, Some((view.version, state)), vec![deleted], now).await?;
     txn.commit().await?;
     ctx.events_written.notify_one();
     Ok(view)
