@@ -6,7 +6,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use tasklane_core::AppContext;
-use tasklane_core::accounts::joining::{self, Invitation, NewInvitation, VerifyEmail};
+use tasklane_core::accounts::joining::{self, Invitation, NewInvitation, OpenInvitation, VerifyEmail};
 use tasklane_core::accounts::{self, AccountDeletion, Joined, Profile, ProfileChange, SignIn, SignUp, Teammate};
 use tasklane_core::auth::sessions::{self, IssuedTokens};
 
@@ -45,19 +45,6 @@ pub struct SignedUp {
 pub struct InvitationList {
     /// Not yet used nor expired, newest first.
     pub invitations: Vec<OpenInvitation>,
-}
-
-/// An invitation waiting to be used.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct OpenInvitation {
-    /// The address invited.
-    pub email: String,
-    /// The role it grants.
-    pub role: String,
-    /// When it was made.
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    /// Until when it works.
-    pub expires_at: chrono::DateTime<chrono::Utc>,
 }
 
 /// Sign-in result: the seed's `{message, email}` plus tokens.
@@ -172,20 +159,7 @@ pub async fn invite(
 #[utoipa::path(get, path = "/api/invitations", tag = "accounts", security(("bearer" = [])),
     responses((status = 200, body = InvitationList), (status = 403, body = ErrorBody)))]
 pub async fn list_invitations(State(ctx): State<AppContext>, Auth(who): Auth) -> ApiResult<Json<InvitationList>> {
-    if !who.is_admin() {
-        return Err(tasklane_core::Error::forbidden("only admins may see invitations").into());
-    }
-    let invitations = joining::open_invitations(&ctx)
-        .await?
-        .into_iter()
-        .map(|row| OpenInvitation {
-            email: row.email,
-            role: row.role.unwrap_or_else(|| "member".to_owned()),
-            created_at: row.created_at.and_utc(),
-            expires_at: row.expires_at.and_utc(),
-        })
-        .collect();
-    Ok(Json(InvitationList { invitations }))
+    Ok(Json(InvitationList { invitations: joining::open_invitations(&ctx, &who).await? }))
 }
 
 /// Sign in with email and password (`GET` with a JSON body is accepted for the seed's clients).

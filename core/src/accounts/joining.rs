@@ -205,15 +205,40 @@ fn invitation_link(ctx: &AppContext, token: &str, email: &Email) -> String {
     format!("{}/sign-up?invitation={token}&email={}", ctx.config.notify.public_url, email.as_str())
 }
 
-/// The open invitations (admins), newest first.
-pub async fn open_invitations(ctx: &AppContext) -> Result<Vec<account_tokens::Model>> {
-    Ok(account_tokens::Entity::find()
+/// An invitation waiting to be used, as admins list it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OpenInvitation {
+    /// The address invited.
+    pub email: String,
+    /// The role it grants.
+    pub role: Role,
+    /// When it was made.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    /// Until when it works.
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The invitations neither used nor expired, newest first (admins only).
+pub async fn open_invitations(ctx: &AppContext, who: &Principal) -> Result<Vec<OpenInvitation>> {
+    if !who.is_admin() {
+        return Err(Error::forbidden("only admins may see invitations"));
+    }
+    let rows = account_tokens::Entity::find()
         .filter(account_tokens::Column::Purpose.eq(Purpose::Invitation.as_str()))
         .filter(account_tokens::Column::UsedAt.is_null())
         .filter(account_tokens::Column::ExpiresAt.gt(crate::stored_now()))
         .order_by_desc(account_tokens::Column::CreatedAt)
         .all(&ctx.db)
-        .await?)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|row| OpenInvitation {
+            email: row.email,
+            role: row.role.as_deref().map_or(Role::Member, Role::from_stored),
+            created_at: row.created_at.and_utc(),
+            expires_at: row.expires_at.and_utc(),
+        })
+        .collect())
 }
 
 /// The mail asking `user` to confirm their current address (nothing when verification is off).

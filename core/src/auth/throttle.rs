@@ -118,8 +118,7 @@ async fn reserve(db: &impl ConnectionTrait, config: &AuthConfig, key: &str, limi
         return Ok(());
     }
     let resets_at = Entity::find_by_id(key.to_owned()).one(db).await?.map(|row| row.window_started_at + window(config));
-    let wait = resets_at.map_or(1, |at| (at - now).num_seconds() + 1);
-    Err(Error::too_many_requests(std::cmp::max(wait, 1) as u64))
+    Err(Error::too_many_requests(resets_at.map_or(1, |at| crate::limits::wait(at, now))))
 }
 
 /// Gives reserved attempts back (a success, or a check that could not run).
