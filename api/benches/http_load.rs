@@ -1,10 +1,13 @@
-//! Load benchmark for the task API on MariaDB: `POST /api/tasks` and
-//! `GET /api/tasks?limit=50` over 100,000 tasks, with 16 concurrent clients against the
-//! release `tasklane-api` binary. Prints requests/s, p50/p99 latency and the server's peak RSS.
+//! Load benchmark for the task API: `POST /api/tasks`, then `GET /api/tasks` over 100,000
+//! tasks in every sort order, with a filter, on a second page, and with `q` searches for a
+//! common, a middling and a rare word, with 16 concurrent clients against the release
+//! `tasklane-api` binary. Prints requests/s, p50/p99 latency, CPU per request and the server's
+//! peak RSS.
 //!
-//! Run: `cargo bench -p tasklane-api --bench http_load`
+//! Run: `cargo bench -p tasklane-api --bench http_load` (MariaDB), or with
+//! `BENCH_DATABASE=sqlite` on a SQLite file.
 //! Knobs: `BENCH_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`), `BENCH_CLIENTS` (16),
-//! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (20000).
+//! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (3000 per list).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -54,11 +57,15 @@ struct CpuShare {
 }
 
 impl CpuShare {
-    fn start(server: &Server) -> Self {
-        let database =
-            Command::new("pgrep").args(["-o", "mariadbd|mysqld"]).output().ok().and_then(|out| {
-                String::from_utf8(out.stdout).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
-            });
+    /// `separate_database`: whether the database is a process of its own (MariaDB) to count.
+    fn start(server: &Server, separate_database: bool) -> Self {
+        let database = separate_database
+            .then(|| {
+                Command::new("pgrep").args(["-o", "mariadbd|mysqld"]).output().ok().and_then(|out| {
+                    String::from_utf8(out.stdout).ok().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty())
+                })
+            })
+            .flatten();
         let server = server.0.id().to_string();
         let mut share = Self { server, database, before: [0.0; 3] };
         share.before = share.read();
@@ -73,7 +80,7 @@ impl CpuShare {
         let after = self.read();
         let per_request = |i: usize| (after[i] - self.before[i]) * 1e6 / requests as f64;
         println!(
-            "{:<28} CPU per request: api {:.0} µs, database {:.0} µs, load generator {:.0} µs",
+            "{:<44} CPU per request: api {:.0} µs, database {:.0} µs, load generator {:.0} µs",
             "",
             per_request(0),
             per_request(1),
@@ -93,7 +100,7 @@ impl Figures {
         self.latencies.sort();
         let pick = |q: f64| self.latencies[((self.latencies.len() as f64 - 1.0) * q) as usize];
         println!(
-            "{label:<28} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.1} s)",
+            "{label:<44} {:>8.0} req/s   p50 {:>6.2} ms   p99 {:>6.2} ms   ({} requests in {:.1} s)",
             self.requests as f64 / self.elapsed.as_secs_f64(),
             pick(0.50).as_secs_f64() * 1000.0,
             pick(0.99).as_secs_f64() * 1000.0,
@@ -136,22 +143,83 @@ where
     Figures { requests: total, elapsed: started.elapsed(), latencies }
 }
 
+/// Words seeded into the tasks so searches find a known share of them.
+const COMMON_WORD: &str = "report"; // one task in 7
+const MIDDLING_WORD: &str = "quarterly"; // one in 100
+const RARE_WORD: &str = "zephyr"; // one in 10,000
+
+/// Seeded task `i`: spread over a year of creation times, three quarters with a deadline.
+fn seeded_task(i: usize, now: chrono::NaiveDateTime) -> tasks::ActiveModel {
+    let topics = ["invoice", "backup", "deploy", "review", COMMON_WORD, "migrate", "audit"];
+    let mut contents = format!("Check the {} numbers with the team before the weekly sync", topics[(i / 7) % 7]);
+    if i % 100 == 42 {
+        contents.push_str(&format!(" for the {MIDDLING_WORD} plan"));
+    }
+    if i % 10_000 == 4_242 {
+        contents.push_str(&format!(" and the {RARE_WORD} account"));
+    }
+    let created = now - chrono::Duration::minutes(5 * i as i64);
+    tasks::ActiveModel {
+        name: Set(format!("seeded task {i} {}", topics[i % 7])),
+        contents: Set(contents),
+        status: Set(["pending", "in_progress", "done"][i % 3].to_owned()),
+        priority: Set((i % 4 + 1) as i16),
+        deadline: Set((!i.is_multiple_of(4)).then(|| created + chrono::Duration::hours(((i * 7_919) % 2_000) as i64))),
+        pic_id: Set(Some(1)),
+        supervisor_id: Set(None),
+        creator_id: Set(Some(1)),
+        version: Set(1),
+        created_at: Set(created),
+        updated_at: Set(created + chrono::Duration::minutes(((i * 104_729) % 100_000) as i64)),
+        completed_at: Set(None),
+        ..Default::default()
+    }
+    .with_keys()
+}
+
+/// The database the server runs on: a fresh MariaDB database or SQLite file, and how to drop it.
+struct BenchDatabase {
+    url: String,
+    label: &'static str,
+    admin: Option<sea_orm::DatabaseConnection>,
+    _dir: Option<tasklane_testkit::TempDir>,
+}
+
+impl BenchDatabase {
+    async fn create() -> Self {
+        if std::env::var("BENCH_DATABASE").as_deref() == Ok("sqlite") {
+            let dir =
+                tasklane_testkit::TempDir(std::env::temp_dir().join(format!("tasklane-bench-{}", std::process::id())));
+            std::fs::create_dir_all(&dir.0).unwrap();
+            let url = format!("sqlite://{}?mode=rwc", dir.0.join("bench.db").display());
+            return Self { url, label: "SQLite", admin: None, _dir: Some(dir) };
+        }
+        let server_url = std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
+        let admin = Database::connect(&server_url).await.expect("cannot reach MariaDB");
+        admin.execute_unprepared("DROP DATABASE IF EXISTS tl_bench").await.unwrap();
+        admin.execute_unprepared("CREATE DATABASE tl_bench").await.unwrap();
+        Self { url: format!("{server_url}/tl_bench"), label: "MariaDB", admin: Some(admin), _dir: None }
+    }
+
+    async fn drop(self) {
+        if let Some(admin) = self.admin {
+            admin.execute_unprepared("DROP DATABASE tl_bench").await.unwrap();
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     // reqwest is built without a default TLS crypto provider (the services pick theirs at
     // start-up); without one it panics when the client is built, even for plain HTTP.
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let server_url = std::env::var("BENCH_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".into());
     let clients = knob("BENCH_CLIENTS", 16);
     let creates = knob("BENCH_CREATES", 20_000);
     let list_tasks = knob("BENCH_LIST_TASKS", 100_000);
-    let lists = knob("BENCH_LISTS", 20_000);
+    let lists = knob("BENCH_LISTS", 3_000);
 
-    let admin = Database::connect(&server_url).await.expect("cannot reach MariaDB");
-    admin.execute_unprepared("DROP DATABASE IF EXISTS tl_bench").await.unwrap();
-    admin.execute_unprepared("CREATE DATABASE tl_bench").await.unwrap();
-    let database_url = format!("{server_url}/tl_bench");
-    let db = Database::connect(&database_url).await.unwrap();
+    let database = BenchDatabase::create().await;
+    let db = Database::connect(&database.url).await.unwrap();
     tasklane_core::db::migrate_up(&db).await.unwrap();
 
     let port = {
@@ -161,7 +229,7 @@ async fn main() {
     let base = format!("http://127.0.0.1:{port}");
     let server = Server(
         Command::new(env!("CARGO_BIN_EXE_tasklane-api"))
-            .env("TASKLANE_DATABASE_URL", &database_url)
+            .env("TASKLANE_DATABASE_URL", &database.url)
             .env("TASKLANE_JWT_SECRET", "bench-secret-bench-secret-bench-secret-00")
             .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
             // A load test is one user writing as fast as it can, from one address.
@@ -193,7 +261,7 @@ async fn main() {
         .unwrap();
     let token = Arc::new(signed_in["access_token"].as_str().unwrap().to_owned());
 
-    println!("tasklane-api on MariaDB, {clients} concurrent clients");
+    println!("tasklane-api on {}, {clients} concurrent clients", database.label);
     let create = {
         let (client, base, token) = (client.clone(), base.clone(), token.clone());
         move |n: usize| {
@@ -206,45 +274,64 @@ async fn main() {
     };
     // Warm the connection pools, then measure.
     drive(clients, clients * 20, create.clone()).await;
-    let cpu = CpuShare::start(&server);
+    let cpu = CpuShare::start(&server, database.admin.is_some());
     drive(clients, creates, create).await.print("POST /api/tasks");
     cpu.print(creates);
 
     let existing = creates + clients * 20;
     let missing = list_tasks.saturating_sub(existing);
     let now = chrono::Utc::now().naive_utc();
-    for start in (0..missing).step_by(2_000) {
-        let rows = (start..(start + 2_000).min(missing)).map(|i| tasks::ActiveModel {
-            name: Set(format!("seeded task {i}")),
-            contents: Set(String::new()),
-            status: Set(["pending", "in_progress", "done"][i % 3].to_owned()),
-            priority: Set((i % 4 + 1) as i16),
-            deadline: Set(None),
-            pic_id: Set(Some(1)),
-            supervisor_id: Set(None),
-            creator_id: Set(Some(1)),
-            version: Set(1),
-            created_at: Set(now),
-            updated_at: Set(now),
-            completed_at: Set(None),
-            ..Default::default()
-        });
+    for start in (0..missing).step_by(1_000) {
+        let rows = (start..(start + 1_000).min(missing)).map(|i| seeded_task(i, now));
         tasks::Entity::insert_many(rows).exec_without_returning(&db).await.unwrap();
     }
-    let list = {
-        let (client, base, token) = (client.clone(), base.clone(), token.clone());
-        move |_: usize| {
-            let (client, base, token) = (client.clone(), base.clone(), token.clone());
-            async move {
-                client.get(format!("{base}/api/tasks?limit=50")).bearer_auth(&*token).send().await.unwrap().status()
-            }
-        }
+    if database.label == "MariaDB" {
+        db.execute_unprepared("ANALYZE TABLE tasks").await.unwrap();
+    }
+    let total = existing.max(list_tasks);
+    println!("GET /api/tasks over {total} tasks, {lists} requests each:");
+    let second_page = {
+        let page: serde_json::Value = client
+            .get(format!("{base}/api/tasks?sort=priority&limit=50"))
+            .bearer_auth(&*token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        format!("sort=priority&limit=50&cursor={}", page["next_cursor"].as_str().unwrap())
     };
-    drive(clients, clients * 20, list.clone()).await;
-    let cpu = CpuShare::start(&server);
-    drive(clients, lists, list).await.print(&format!("GET /api/tasks?limit=50 ({}k)", existing.max(list_tasks) / 1000));
-    cpu.print(lists);
+    let queries = [
+        "limit=50".to_owned(),
+        "sort=created_at&order=asc&limit=50".to_owned(),
+        "sort=updated_at&limit=50".to_owned(),
+        "sort=deadline&limit=50".to_owned(),
+        "sort=deadline&order=desc&limit=50".to_owned(),
+        "sort=priority&limit=50".to_owned(),
+        "sort=priority&order=asc&limit=50".to_owned(),
+        second_page,
+        "sort=priority&status=pending&limit=50".to_owned(),
+        format!("q={COMMON_WORD}&limit=50"),
+        format!("q={MIDDLING_WORD}&limit=50"),
+        format!("q={RARE_WORD}&limit=50"),
+        format!("q={MIDDLING_WORD}+{COMMON_WORD}&sort=priority&limit=50"),
+    ];
+    for query in queries {
+        let list = {
+            let (client, url, token) = (client.clone(), format!("{base}/api/tasks?{query}"), token.clone());
+            move |_: usize| {
+                let (client, url, token) = (client.clone(), url.clone(), token.clone());
+                async move { client.get(&url).bearer_auth(&*token).send().await.unwrap().status() }
+            }
+        };
+        drive(clients, clients * 5, list.clone()).await;
+        let cpu = CpuShare::start(&server, database.admin.is_some());
+        let label = if query.contains("cursor=") { "sort=priority, second page".to_owned() } else { query };
+        drive(clients, lists, list).await.print(&label);
+        cpu.print(lists);
+    }
     println!("{:<28} {:>8.1} MiB", "tasklane-api peak RSS", server.peak_rss_mib());
     drop(server);
-    admin.execute_unprepared("DROP DATABASE tl_bench").await.unwrap();
+    database.drop().await;
 }

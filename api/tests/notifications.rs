@@ -197,6 +197,35 @@ async fn opted_out_deleted_and_disabled_users_get_nothing_and_digests_collect_th
 }
 
 #[tokio::test]
+async fn a_deleted_accounts_name_leaves_everyone_elses_notifications() {
+    let app = spawn_app().await;
+    let _workers = app.start_workers();
+    let dora = app.user("dora").await;
+    let pia = app.user("pia").await;
+    let sup = app.user("sup").await;
+    let task = app.task(&dora, json!({ "name": "handover", "pic": dora.id, "supervisor": sup.id })).await;
+    app.put(&format!("/api/tasks/{task}"), &dora.token, json!({ "PIC": pia.email })).await.expect(200);
+    wait_until("the handover to reach both", PATIENCE, async || {
+        kinds(&app, &sup).await.contains(&"task.assigned".to_owned())
+            && kinds(&app, &pia).await.contains(&"task.assigned".to_owned())
+    })
+    .await;
+    drained(&app).await;
+    let shown = |inbox: Vec<serde_json::Value>| serde_json::Value::from(inbox).to_string();
+    assert!(shown(app.inbox(&sup).await).contains("dora"), "named while the account exists");
+
+    app.delete("/api/users/me", &dora.token, Some(json!({ "password": PASSWORD }))).await.expect(200);
+    for user in [&sup, &pia] {
+        let inbox = shown(app.inbox(user).await);
+        assert!(!inbox.contains("dora"), "{inbox}");
+        assert!(inbox.contains(&format!("#{}", dora.id)), "the change names the account by number: {inbox}");
+    }
+    let stored = notifications::Entity::find().all(&app.ctx.db).await.unwrap();
+    assert!(!stored.is_empty());
+    assert!(stored.iter().all(|row| !row.details.to_string().contains("dora")), "no name is stored");
+}
+
+#[tokio::test]
 async fn a_redelivered_event_notifies_nobody_twice() {
     let app = spawn_app().await;
     let cara = app.user("cara").await;

@@ -263,8 +263,12 @@ async fn list_filters() {
         ("overdue=false", vec![b, c, d]),
         ("q=QUARTERLY", vec![a, b]),
         ("q=quarterly%20report", vec![a]),
+        ("q=quart", vec![a, b]),
+        ("q=uarterly", vec![]),
         ("q=100%25_", vec![d]),
-        ("q=%25", vec![d]),
+        ("q=LITERAL", vec![d]),
+        // Punctuation is not searched for: a query of nothing else lists everything.
+        ("q=%25", vec![a, b, c, d]),
     ];
     for (query, expected) in cases {
         let body = app.get(&format!("/api/tasks?{query}"), &lee.token).await.expect(200);

@@ -87,21 +87,24 @@ async fn a_thousand_reminded_tasks_do_not_starve_the_rest() {
     let now = Utc::now();
     let stored = |at: chrono::DateTime<Utc>| at.naive_utc();
     let rows: Vec<tasks::ActiveModel> = (0..1005)
-        .map(|n| tasks::ActiveModel {
-            name: Set(format!("late {n}")),
-            contents: Set(String::new()),
-            status: Set("pending".into()),
-            priority: Set(2),
-            deadline: Set(Some(stored(now - Duration::hours(2) + Duration::seconds(n)))),
-            pic_id: Set(Some(pia.user_id)),
-            supervisor_id: Set(None),
-            creator_id: Set(Some(cara.user_id)),
-            version: Set(1),
-            created_at: Set(stored(now - Duration::days(1))),
-            updated_at: Set(stored(now - Duration::days(1))),
-            completed_at: Set(None),
-            started_at: Set(None),
-            ..Default::default()
+        .map(|n| {
+            tasks::ActiveModel {
+                name: Set(format!("late {n}")),
+                contents: Set(String::new()),
+                status: Set("pending".into()),
+                priority: Set(2),
+                deadline: Set(Some(stored(now - Duration::hours(2) + Duration::seconds(n)))),
+                pic_id: Set(Some(pia.user_id)),
+                supervisor_id: Set(None),
+                creator_id: Set(Some(cara.user_id)),
+                version: Set(1),
+                created_at: Set(stored(now - Duration::days(1))),
+                updated_at: Set(stored(now - Duration::days(1))),
+                completed_at: Set(None),
+                started_at: Set(None),
+                ..Default::default()
+            }
+            .with_keys()
         })
         .collect();
     for chunk in rows.chunks(50) {

@@ -371,19 +371,22 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
         .unwrap();
     }
     for (id, status, pic) in [(1, "done", 2), (2, "pending", 1)] {
-        tasks::Entity::insert(tasks::ActiveModel {
-            id: Set(id),
-            name: Set(format!("task {id}")),
-            contents: Set(String::new()),
-            status: Set(status.into()),
-            priority: Set(3),
-            pic_id: Set(Some(pic)),
-            creator_id: Set(Some(1)),
-            version: Set(4),
-            created_at: Set(at("2026-11-20T10:00:00Z")),
-            updated_at: Set(at("2026-11-22T10:00:00Z")),
-            ..Default::default()
-        })
+        tasks::Entity::insert(
+            tasks::ActiveModel {
+                id: Set(id),
+                name: Set(format!("task {id}")),
+                contents: Set(String::new()),
+                status: Set(status.into()),
+                priority: Set(3),
+                pic_id: Set(Some(pic)),
+                creator_id: Set(Some(1)),
+                version: Set(4),
+                created_at: Set(at("2026-11-20T10:00:00Z")),
+                updated_at: Set(at("2026-11-22T10:00:00Z")),
+                ..Default::default()
+            }
+            .with_keys(),
+        )
         .exec_without_returning(&db)
         .await
         .unwrap();

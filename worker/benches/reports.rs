@@ -87,7 +87,8 @@ async fn main() {
         // n mod 10 < 6, done two days after that if < 4, handed over a day after that if 0.
         format!(
             "INSERT INTO tasks (id, name, contents, status, priority, deadline, pic_id, supervisor_id, creator_id, \
-             version, created_at, updated_at, completed_at, completed_due, started_at) \
+             version, created_at, updated_at, completed_at, completed_due, started_at, \
+             urgency_key, deadline_key, search_text) \
              SELECT seq, CONCAT('task ', seq), '', \
              CASE WHEN seq % 10 < 4 THEN 'done' WHEN seq % 10 < 6 THEN 'in_progress' ELSE 'pending' END, \
              1 + seq % 4, created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY, \
@@ -95,7 +96,11 @@ async fn main() {
              CASE WHEN seq % 10 = 0 THEN 4 WHEN seq % 10 < 4 THEN 3 WHEN seq % 10 < 6 THEN 2 ELSE 1 END, \
              created, created, IF(seq % 10 < 4, created + INTERVAL 3 DAY, NULL), \
              IF(seq % 10 < 4, created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY, NULL), \
-             IF(seq % 10 < 6, created + INTERVAL 1 DAY, NULL) \
+             IF(seq % 10 < 6, created + INTERVAL 1 DAY, NULL), \
+             (3 - seq % 4) * 1000000000000000000 + TIMESTAMPDIFF(MICROSECOND, '1970-01-01', \
+             created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY), \
+             TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created - INTERVAL 20 DAY + INTERVAL (seq % 14) DAY), \
+             CONCAT(' task ', seq, ' ') \
              FROM (SELECT seq, TIMESTAMP('{origin}') + INTERVAL ((seq * 2654435761) % {span_secs}) SECOND AS created \
              FROM seq_1_to_{tasks}) AS s"
         ),

@@ -52,17 +52,13 @@ pub async fn fan_out(app: &AppContext, event: &TaskEventJob) -> Result<Vec<NewJo
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let mentioned = [&changes.pic_id, &changes.supervisor_id]
-        .into_iter()
-        .flatten()
-        .flat_map(|change| [change.old, change.new])
-        .flatten();
-    let people = load_users(app, wanted.iter().copied().chain(event.actor_id).chain(mentioned).collect()).await?;
+    let people = load_users(app, wanted.clone()).await?;
     let details = Details {
         task_id: task.id,
         task_name: task.name.clone(),
-        actor: event.actor_id.and_then(|id| people.get(&id)).map(|user| user.display_name.clone()),
-        changes: change_lines(changes, &people),
+        actor: None,
+        actor_id: event.actor_id,
+        changes: change_lines(changes),
         deadline: task.deadline,
     };
     let recipients: Vec<&users::Model> = wanted.iter().filter_map(|id| people.get(id)).collect();
@@ -80,14 +76,23 @@ async fn load_users(app: &AppContext, ids: Vec<i64>) -> Result<HashMap<i64, user
 }
 
 /// What changed, as messages show it, in a fixed order: statuses and priorities as codes
-/// (translated when rendered), people as display names, deadlines in RFC 3339, long text cut.
-fn change_lines(changes: &Changes, people: &HashMap<i64, users::Model>) -> Vec<ChangeLine> {
-    let person = |id: Option<i64>| {
-        id.map(|id| people.get(&id).map(|user| user.display_name.clone()).unwrap_or_else(|| format!("#{id}")))
-    };
+/// (translated when rendered), people by id (named when shown), deadlines in RFC 3339, long
+/// text cut.
+fn change_lines(changes: &Changes) -> Vec<ChangeLine> {
     let text = |value: &String| (!value.is_empty()).then(|| value.chars().take(500).collect::<String>());
     let instant = |at: Option<DateTime<Utc>>| at.map(|at| at.to_rfc3339_opts(SecondsFormat::AutoSi, true));
-    let line = |field: &str, old: Option<String>, new: Option<String>| ChangeLine { field: field.to_owned(), old, new };
+    let line = |field: &str, old: Option<String>, new: Option<String>| ChangeLine {
+        field: field.to_owned(),
+        old,
+        new,
+        ..Default::default()
+    };
+    let people = |field: &str, old: Option<i64>, new: Option<i64>| ChangeLine {
+        field: field.to_owned(),
+        old_user: old,
+        new_user: new,
+        ..Default::default()
+    };
     let mut lines = Vec::new();
     if let Some(change) = &changes.name {
         lines.push(line("name", text(&change.old), text(&change.new)));
@@ -102,10 +107,10 @@ fn change_lines(changes: &Changes, people: &HashMap<i64, users::Model>) -> Vec<C
         lines.push(line("deadline", instant(change.old), instant(change.new)));
     }
     if let Some(change) = &changes.pic_id {
-        lines.push(line("pic", person(change.old), person(change.new)));
+        lines.push(people("pic", change.old, change.new));
     }
     if let Some(change) = &changes.supervisor_id {
-        lines.push(line("supervisor", person(change.old), person(change.new)));
+        lines.push(people("supervisor", change.old, change.new));
     }
     if let Some(change) = &changes.contents {
         lines.push(line("contents", text(&change.old), text(&change.new)));

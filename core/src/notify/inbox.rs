@@ -58,14 +58,20 @@ pub struct InboxPage {
     pub next_cursor: Option<String>,
 }
 
-fn view(row: notifications::Model, language: super::prefs::Language) -> Result<NotificationView> {
-    let details: Details = serde_json::from_value(row.details).unwrap_or_else(|_| Details {
-        task_id: row.task_id.unwrap_or_default(),
-        task_name: String::new(),
-        actor: None,
-        changes: Vec::new(),
-        deadline: None,
-    });
+fn details(row: &notifications::Model) -> Details {
+    serde_json::from_value(row.details.clone())
+        .unwrap_or_else(|_| Details { task_id: row.task_id.unwrap_or_default(), ..Default::default() })
+}
+
+/// `rows` as `user_id` sees them: in their language, with the people named as they are now.
+async fn views(app: &AppContext, user_id: i64, rows: Vec<notifications::Model>) -> Result<Vec<NotificationView>> {
+    let language = language(app, user_id).await?;
+    let mut all_details: Vec<Details> = rows.iter().map(details).collect();
+    super::people::name_people(&app.db, &mut all_details.iter_mut().collect::<Vec<_>>()).await?;
+    rows.into_iter().zip(all_details).map(|(row, details)| view(row, details, language)).collect()
+}
+
+fn view(row: notifications::Model, details: Details, language: super::prefs::Language) -> Result<NotificationView> {
     Ok(NotificationView {
         id: row.id,
         summary: templates::summary(&row.kind, &details, language)?,
@@ -101,9 +107,8 @@ pub async fn list(app: &AppContext, who: &Principal, query: InboxQuery) -> Resul
     }
     let mut rows = select.all(&app.db).await?;
     let next_cursor = crate::paging::cut(&mut rows, limit, |row| row.id.to_string());
-    let language = language(app, who.user_id).await?;
     Ok(InboxPage {
-        notifications: rows.into_iter().map(|row| view(row, language)).collect::<Result<_>>()?,
+        notifications: views(app, who.user_id, rows).await?,
         unread_count: unread_count(app, who.user_id).await?,
         next_cursor,
     })
@@ -130,7 +135,8 @@ pub async fn mark_read(app: &AppContext, who: &Principal, id: i64) -> Result<Not
     } else {
         row
     };
-    view(row, language(app, who.user_id).await?)
+    let mut views = views(app, who.user_id, vec![row]).await?;
+    views.pop().ok_or_else(|| Error::not_found(format!("notification {id} does not exist")))
 }
 
 /// Marks every unread notification of the signed-in user read; returns how many.

@@ -8,6 +8,7 @@ pub mod email;
 pub mod fanout;
 pub mod inbox;
 pub mod model;
+pub mod people;
 pub mod prefs;
 pub mod reminders;
 pub mod reports;

@@ -133,27 +133,37 @@ impl DeliveryStatus {
 }
 
 /// One changed field as a message shows it: status and priority as codes (translated when
-/// rendered), people as display names, deadlines as RFC 3339.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// rendered), deadlines as RFC 3339, people by id (their names are filled in when shown).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChangeLine {
     /// `name`, `contents`, `status`, `priority`, `deadline`, `pic`, `supervisor`.
     pub field: String,
-    /// The value before.
+    /// The value before; for people, their display name when shown (`#id` once deleted).
     pub old: Option<String>,
-    /// The value after.
+    /// The value after; for people, as `old`.
     pub new: Option<String>,
+    /// For `pic` and `supervisor`: who it was before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub old_user: Option<i64>,
+    /// For `pic` and `supervisor`: who it is after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub new_user: Option<i64>,
 }
 
-/// What a notification says, stored with it so it can be shown and sent after the task,
-/// the actor or the people named in it are gone.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// What a notification says, stored with it so it can be shown and sent after the task is
+/// gone. People are stored by id and named when shown, so a deleted account's name leaves
+/// every notification with it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Details {
     /// The task.
     pub task_id: i64,
     /// Its name at the time.
     pub task_name: String,
-    /// Who did it (display name); none for reminders or a deleted account.
+    /// Who did it (display name, filled in when shown); none for reminders or a deleted account.
     pub actor: Option<String>,
+    /// Who did it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub actor_id: Option<i64>,
     /// What changed.
     pub changes: Vec<ChangeLine>,
     /// The task's deadline at the time.

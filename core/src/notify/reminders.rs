@@ -59,9 +59,8 @@ pub async fn remind(app: &AppContext, now: DateTime<Utc>) -> Result<Vec<NewJob>>
                 let details = Details {
                     task_id: task.id,
                     task_name: task.name.clone(),
-                    actor: None,
-                    changes: Vec::new(),
                     deadline: task.deadline,
+                    ..Default::default()
                 };
                 let delivery = Delivery { source: &source, kind, event_id: None, details: &details };
                 jobs.extend(deliver(app, &delivery, &[&pic]).await?);

@@ -319,8 +319,14 @@ mod tests {
             task_id: 7,
             task_name: "Ship <v2>".into(),
             actor: Some("Kim".into()),
-            changes: vec![ChangeLine { field: "status".into(), old: Some("pending".into()), new: Some("done".into()) }],
+            changes: vec![ChangeLine {
+                field: "status".into(),
+                old: Some("pending".into()),
+                new: Some("done".into()),
+                ..Default::default()
+            }],
             deadline: Some("2026-12-01T09:30:00Z".parse().unwrap()),
+            ..Default::default()
         }
     }
 
@@ -355,8 +361,8 @@ mod tests {
         hostile.actor = Some("<b>Kim</b>".into());
         hostile.changes.push(ChangeLine {
             field: "contents".into(),
-            old: None,
             new: Some("<img src=x onerror=y>".into()),
+            ..Default::default()
         });
         let kinds = crate::notify::model::NotificationKind::ALL.map(|kind| kind.as_str());
         for kind in kinds.into_iter().filter(|kind| kind.starts_with("task.")) {

@@ -4,8 +4,10 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr, NullOrdering, SimpleExpr};
-use sea_orm::{ColumnTrait, Condition, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Value as DbValue};
+use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::{
+    ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Value as DbValue,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tasklane_entity::tasks::{self, Column};
@@ -69,96 +71,113 @@ enum SortKey {
     UpdatedAt,
 }
 
-/// One column of the sort, in the order pages walk it.
+/// One column of the sort, in the order pages walk it. Every sort column is non-null, so
+/// each sort is one index read in one direction (nulls would need an `IS NULL` ordering term
+/// that no index serves).
+#[derive(Clone, Copy)]
 struct Component {
     column: Column,
     descending: bool,
-    nullable: bool,
-    nulls_last: bool,
 }
 
 impl Component {
-    const fn new(column: Column, descending: bool, nullable: bool) -> Self {
-        Self { column, descending, nullable, nulls_last: true }
+    const fn new(column: Column) -> Self {
+        Self { column, descending: false }
     }
 
     fn reversed(self) -> Self {
-        Self { descending: !self.descending, nulls_last: !self.nulls_last, ..self }
+        Self { descending: !self.descending, ..self }
     }
 
     fn value_of(&self, task: &tasks::Model) -> Value {
         match self.column {
-            Column::Priority => Value::from(task.priority),
-            Column::Deadline => task.deadline.map_or(Value::Null, |d| Value::from(d.and_utc().to_rfc3339())),
+            Column::UrgencyKey => Value::from(task.urgency_key),
+            Column::DeadlineKey => Value::from(task.deadline_key),
             Column::CreatedAt => Value::from(task.created_at.and_utc().to_rfc3339()),
             Column::UpdatedAt => Value::from(task.updated_at.and_utc().to_rfc3339()),
             _ => Value::from(task.id),
         }
     }
 
-    fn db_value(&self, value: &Value) -> Result<Option<DbValue>> {
+    fn db_value(&self, value: &Value) -> Result<DbValue> {
         let bad = || Error::bad_request("invalid_cursor", "the cursor is not valid for this query");
-        if value.is_null() {
-            return if self.nullable { Ok(None) } else { Err(bad()) };
-        }
-        Ok(Some(match self.column {
-            Column::Priority => DbValue::from(value.as_i64().and_then(|v| i16::try_from(v).ok()).ok_or_else(bad)?),
-            Column::Deadline | Column::CreatedAt | Column::UpdatedAt => {
+        Ok(match self.column {
+            Column::CreatedAt | Column::UpdatedAt => {
                 let text = value.as_str().ok_or_else(bad)?;
                 let at = DateTime::parse_from_rfc3339(text).map_err(|_| bad())?.with_timezone(&Utc);
                 DbValue::from(crate::stored(at))
             }
             _ => DbValue::from(value.as_i64().ok_or_else(bad)?),
-        }))
+        })
     }
 
     /// Rows that come after `value` in this column's order.
-    fn after(&self, value: &Option<DbValue>) -> Option<Condition> {
+    fn after(&self, value: &DbValue) -> SimpleExpr {
         let column = Expr::col(self.column);
-        match value {
-            Some(v) => {
-                let beyond: SimpleExpr = if self.descending { column.lt(v.clone()) } else { column.gt(v.clone()) };
-                let mut condition = Condition::any().add(beyond);
-                if self.nullable && self.nulls_last {
-                    condition = condition.add(Expr::col(self.column).is_null());
-                }
-                Some(condition)
-            }
-            None if self.nulls_last => None,
-            None => Some(Condition::all().add(column.is_not_null())),
-        }
+        if self.descending { column.lt(value.clone()) } else { column.gt(value.clone()) }
     }
 
-    fn equal(&self, value: &Option<DbValue>) -> SimpleExpr {
-        match value {
-            Some(v) => Expr::col(self.column).eq(v.clone()),
-            None => Expr::col(self.column).is_null(),
-        }
+    /// Rows at `value` or after it: a plain range on the leading column, which lets the
+    /// database seek instead of scanning.
+    fn from(&self, value: &DbValue) -> SimpleExpr {
+        let column = Expr::col(self.column);
+        if self.descending { column.lte(value.clone()) } else { column.gte(value.clone()) }
+    }
+
+    /// Rows at `value` or before it.
+    fn up_to(&self, value: &DbValue) -> SimpleExpr {
+        self.reversed().from(value)
     }
 }
 
 fn components(sort: SortKey, descending: bool) -> Vec<Component> {
     // Each list is the natural order of its sort; the other direction reverses every column.
-    let (natural, natural_descending) = match sort {
-        SortKey::Priority => (
-            vec![
-                Component::new(Column::Priority, true, false),
-                Component::new(Column::Deadline, false, true),
-                Component::new(Column::Id, false, false),
-            ],
-            true,
-        ),
-        SortKey::Deadline => {
-            (vec![Component::new(Column::Deadline, false, true), Component::new(Column::Id, false, false)], false)
-        }
-        SortKey::CreatedAt => {
-            (vec![Component::new(Column::CreatedAt, false, false), Component::new(Column::Id, false, false)], false)
-        }
-        SortKey::UpdatedAt => {
-            (vec![Component::new(Column::UpdatedAt, false, false), Component::new(Column::Id, false, false)], false)
-        }
+    let leading = match sort {
+        SortKey::Priority => Column::UrgencyKey,
+        SortKey::Deadline => Column::DeadlineKey,
+        SortKey::CreatedAt => Column::CreatedAt,
+        SortKey::UpdatedAt => Column::UpdatedAt,
     };
-    if descending == natural_descending { natural } else { natural.into_iter().map(Component::reversed).collect() }
+    // The priority sort's natural order (most urgent first) is what the API calls descending.
+    let natural_descending = sort == SortKey::Priority;
+    let natural = [Component::new(leading), Component::new(Column::Id)];
+    natural.into_iter().map(|c| if descending == natural_descending { c } else { c.reversed() }).collect()
+}
+
+/// A position in a sort order: the values of its columns at one row.
+struct Position(Vec<DbValue>);
+
+impl Position {
+    fn of(components: &[Component], task: &tasks::Model) -> Result<Self> {
+        components.iter().map(|c| c.db_value(&c.value_of(task))).collect::<Result<_>>().map(Self)
+    }
+
+    /// The rows after this position (keyset pagination): past it on the first column, or equal
+    /// on the first columns and past it on the next.
+    fn after(&self, components: &[Component]) -> Condition {
+        let mut after = Condition::any();
+        for (i, component) in components.iter().enumerate() {
+            let mut branch = Condition::all();
+            for (earlier, value) in components.iter().zip(&self.0).take(i) {
+                branch = branch.add(Expr::col(earlier.column).eq(value.clone()));
+            }
+            after = after.add(branch.add(component.after(&self.0[i])));
+        }
+        let mut condition = Condition::all();
+        if let (Some(first), Some(value)) = (components.first(), self.0.first()) {
+            condition = condition.add(first.from(value));
+        }
+        condition.add(after)
+    }
+
+    /// The rows at this position or before it.
+    fn up_to(&self, components: &[Component]) -> Condition {
+        let mut condition = Condition::all();
+        if let (Some(first), Some(value)) = (components.first(), self.0.first()) {
+            condition = condition.add(first.up_to(value));
+        }
+        condition.add(self.after(components).not())
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -192,10 +211,6 @@ fn parse_list<T>(raw: &str, parse: impl Fn(&str) -> Result<T>) -> Result<Vec<T>>
     raw.split(',').filter(|s| !s.trim().is_empty()).map(parse).collect()
 }
 
-fn escape_like(word: &str) -> String {
-    word.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
-}
-
 /// One page of tasks matching `query`, visible to every signed-in member.
 pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result<TaskPage> {
     let (sort, descending) = sort_order(&query)?;
@@ -205,11 +220,106 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     if let Some(raw) = &query.cursor {
         condition = condition.add(after_cursor(&components, sort, descending, raw)?);
     }
-    let mut rows = ordered(tasks::Entity::find().filter(condition), &components).limit(limit + 1).all(&ctx.db).await?;
+    let words = query.q.as_deref().map(search_words).unwrap_or_default();
+    let mut rows = if words.is_empty() {
+        read(ctx, condition, &components, limit + 1).await?
+    } else {
+        search(ctx, condition, &words, &components, limit + 1).await?
+    };
     let next_cursor = crate::paging::cut(&mut rows, limit, |last| {
         encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
     });
     Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
+}
+
+/// Rows a search looks through in the sort order before it asks the full-text index: a word
+/// in one task of this many fills a page from these alone, and rarer words are few enough
+/// for the index to hand over all their tasks to be sorted.
+const SEARCH_WINDOW: u64 = 2_000;
+
+/// The words of `q` a search needs (at most ten), as the stored word lists spell them.
+fn search_words(q: &str) -> Vec<String> {
+    let mut words = tasklane_entity::tasks::search_words(q);
+    words.truncate(10);
+    words
+}
+
+async fn read(
+    ctx: &AppContext,
+    condition: Condition,
+    components: &[Component],
+    rows: u64,
+) -> Result<Vec<tasks::Model>> {
+    Ok(ordered(tasks::Entity::find().filter(condition), components).limit(rows).all(&ctx.db).await?)
+}
+
+/// The first `rows` tasks of `condition` in the sort order whose words begin with each of
+/// `words`. A full-text index alone would hand a common word's every task to be sorted, and a
+/// walk of the sort order alone would read the whole table for a rare one; so the search
+/// walks the first [`SEARCH_WINDOW`] rows of the order, and only when they do not fill the
+/// page asks the index for the matches past them.
+async fn search(
+    ctx: &AppContext,
+    condition: Condition,
+    words: &[String],
+    components: &[Component],
+    rows: u64,
+) -> Result<Vec<tasks::Model>> {
+    let mut matching = Condition::all();
+    for word in words {
+        // Words are letters and digits only, so nothing in them is a LIKE wildcard.
+        matching = matching.add(Column::SearchText.like(format!("% {word}%")));
+    }
+    let boundary = ordered(tasks::Entity::find().filter(condition.clone()), components)
+        .select_only()
+        .column(Column::Id)
+        .offset(SEARCH_WINDOW - 1)
+        .into_tuple::<i64>()
+        .one(&ctx.db)
+        .await?;
+    // No boundary: the rows are fewer than the window (or the boundary row was just deleted),
+    // and one walk of them is cheap.
+    let boundary = match boundary {
+        Some(id) => tasks::Entity::find_by_id(id).one(&ctx.db).await?,
+        None => None,
+    };
+    let Some(boundary) = boundary else {
+        return read(ctx, condition.add(matching), components, rows).await;
+    };
+    let boundary = Position::of(components, &boundary)?;
+    let window = condition.clone().add(boundary.up_to(components)).add(matching.clone());
+    let mut found = read(ctx, window, components, rows).await?;
+    if (found.len() as u64) < rows {
+        let rest = condition.add(boundary.after(components)).add(matching).add(full_text(ctx, words));
+        found.extend(read(ctx, rest, components, rows - found.len() as u64).await?);
+    }
+    Ok(found)
+}
+
+/// Tasks the full-text index finds for `words` (each the beginning of a word). MySQL indexes
+/// words of three or more characters only; shorter ones are left to the `LIKE` beside this.
+fn full_text(ctx: &AppContext, words: &[String]) -> Condition {
+    match ctx.db.get_database_backend() {
+        DbBackend::MySql => {
+            let terms: Vec<String> = words
+                .iter()
+                .filter(|word| (3..=84).contains(&word.chars().count()))
+                .map(|word| format!("+{word}*"))
+                .collect();
+            if terms.is_empty() {
+                return Condition::all();
+            }
+            Condition::all()
+                .add(Expr::cust_with_values("MATCH (search_text) AGAINST (? IN BOOLEAN MODE)", [terms.join(" ")]))
+        }
+        _ => {
+            let terms: Vec<String> = words.iter().map(|word| format!("\"{}\"*", word.replace('"', "\"\""))).collect();
+            Condition::all().add(Expr::cust_with_values(
+                "tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)",
+                [terms.join(" AND ")],
+            ))
+        }
+    }
 }
 
 /// The sort key and direction asked for; each sort's natural direction is the default
@@ -272,57 +382,23 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             .add(Column::Status.ne(TaskStatus::Done.as_str()));
         condition = condition.add(if overdue { is_overdue } else { is_overdue.not() });
     }
-    if let Some(q) = &query.q {
-        for word in q.split_whitespace().take(10) {
-            let pattern = format!("%{}%", escape_like(word));
-            condition = condition.add(
-                Condition::any()
-                    .add(Column::Name.like(LikeExpr::new(pattern.clone()).escape('\\')))
-                    .add(Column::Contents.like(LikeExpr::new(pattern).escape('\\'))),
-            );
-        }
-    }
     Ok(condition)
 }
 
-/// The rows after the cursor's position in the sort order (keyset pagination): past it on
-/// the first column, or equal on the first columns and past it on the next.
+/// The rows after the cursor's position in the sort order.
 fn after_cursor(components: &[Component], sort: SortKey, descending: bool, raw: &str) -> Result<Condition> {
     let cursor = decode_cursor(raw)?;
     if cursor.sort != sort || cursor.descending != descending || cursor.after.len() != components.len() {
         return Err(Error::bad_request("invalid_cursor", "the cursor belongs to a different sort order"));
     }
     let values = components.iter().zip(&cursor.after).map(|(c, v)| c.db_value(v)).collect::<Result<Vec<_>>>()?;
-    let mut after = Condition::any();
-    for (i, component) in components.iter().enumerate() {
-        let Some(beyond) = component.after(&values[i]) else { continue };
-        let mut branch = Condition::all();
-        for (earlier, value) in components.iter().zip(&values).take(i) {
-            branch = branch.add(earlier.equal(value));
-        }
-        after = after.add(branch.add(beyond));
-    }
-    let mut condition = Condition::all();
-    // A plain range on the leading column lets the database seek instead of scanning.
-    if let (Some(first), Some(Some(value))) = (components.first(), values.first())
-        && !first.nullable
-    {
-        let column = Expr::col(first.column);
-        condition = condition.add(if first.descending { column.lte(value.clone()) } else { column.gte(value.clone()) });
-    }
-    Ok(condition.add(after))
+    Ok(Position(values).after(components))
 }
 
-/// `select` in the order of `components`, nulls where each column wants them.
+/// `select` in the order of `components`.
 fn ordered(mut select: sea_orm::Select<tasks::Entity>, components: &[Component]) -> sea_orm::Select<tasks::Entity> {
     for component in components {
-        let order = if component.descending { Order::Desc } else { Order::Asc };
-        select = if component.nullable {
-            let nulls = if component.nulls_last { NullOrdering::Last } else { NullOrdering::First };
-            select.order_by_with_nulls(component.column, order, nulls)
-        } else {
-            select.order_by(component.column, order)
-        };
+        select = select.order_by(component.column, if component.descending { Order::Desc } else { Order::Asc });
     }
     select
 }

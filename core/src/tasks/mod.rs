@@ -189,23 +189,26 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     let txn = ctx.db.begin().await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
-    let inserted = tasks::Entity::insert(tasks::ActiveModel {
-        name: Set(name.clone()),
-        contents: Set(contents.clone()),
-        status: Set(status.as_str().to_owned()),
-        priority: Set(priority.rank()),
-        deadline: Set(deadline.map(crate::stored)),
-        pic_id: Set(pic_id),
-        supervisor_id: Set(supervisor_id),
-        creator_id: Set(Some(who.user_id)),
-        version: Set(1),
-        created_at: Set(crate::stored(now)),
-        updated_at: Set(crate::stored(now)),
-        completed_at: Set(completed_at.map(crate::stored)),
-        completed_due: Set(completed_due.map(crate::stored)),
-        started_at: Set(started_at.map(crate::stored)),
-        ..Default::default()
-    })
+    let inserted = tasks::Entity::insert(
+        tasks::ActiveModel {
+            name: Set(name.clone()),
+            contents: Set(contents.clone()),
+            status: Set(status.as_str().to_owned()),
+            priority: Set(priority.rank()),
+            deadline: Set(deadline.map(crate::stored)),
+            pic_id: Set(pic_id),
+            supervisor_id: Set(supervisor_id),
+            creator_id: Set(Some(who.user_id)),
+            version: Set(1),
+            created_at: Set(crate::stored(now)),
+            updated_at: Set(crate::stored(now)),
+            completed_at: Set(completed_at.map(crate::stored)),
+            completed_due: Set(completed_due.map(crate::stored)),
+            started_at: Set(started_at.map(crate::stored)),
+            ..Default::default()
+        }
+        .with_keys(),
+    )
     .exec(&txn)
     .await
     .map_err(crate::error::unknown_user_on_foreign_key)?;
@@ -397,21 +400,24 @@ async fn apply_change(
     new.completed_at = state.completed_at;
     new.started_at = state.started_at;
     let written = tasks::Entity::update_many()
-        .set(tasks::ActiveModel {
-            name: Set(new.name.clone()),
-            contents: Set(new.contents.clone()),
-            status: Set(new.status.as_str().to_owned()),
-            priority: Set(new.priority.rank()),
-            deadline: Set(new.deadline.map(crate::stored)),
-            pic_id: Set(new.pic_id),
-            supervisor_id: Set(new.supervisor_id),
-            version: Set(new.version),
-            updated_at: Set(crate::stored(now)),
-            completed_at: Set(new.completed_at.map(crate::stored)),
-            completed_due: Set(state.completed_due.map(crate::stored)),
-            started_at: Set(new.started_at.map(crate::stored)),
-            ..Default::default()
-        })
+        .set(
+            tasks::ActiveModel {
+                name: Set(new.name.clone()),
+                contents: Set(new.contents.clone()),
+                status: Set(new.status.as_str().to_owned()),
+                priority: Set(new.priority.rank()),
+                deadline: Set(new.deadline.map(crate::stored)),
+                pic_id: Set(new.pic_id),
+                supervisor_id: Set(new.supervisor_id),
+                version: Set(new.version),
+                updated_at: Set(crate::stored(now)),
+                completed_at: Set(new.completed_at.map(crate::stored)),
+                completed_due: Set(state.completed_due.map(crate::stored)),
+                started_at: Set(new.started_at.map(crate::stored)),
+                ..Default::default()
+            }
+            .with_keys(),
+        )
         .filter(tasks::Column::Id.eq(task.id))
         .filter(tasks::Column::Version.eq(old.version))
         .exec(txn)

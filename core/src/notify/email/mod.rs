@@ -287,7 +287,8 @@ pub async fn send_email(app: &AppContext, postman: &Postman, job: SendEmail) -> 
         let report = crate::reports::load(app, details.report_id).await?;
         templates::report(&report, language, public_url).map_err(unrenderable)?
     } else {
-        let details: Details = serde_json::from_value(notification.details.clone()).map_err(unreadable)?;
+        let mut details: Details = serde_json::from_value(notification.details.clone()).map_err(unreadable)?;
+        super::people::name_people(&app.db, &mut [&mut details]).await?;
         templates::email(&notification.kind, &details, language, public_url).map_err(unrenderable)?
     };
     if claim(app, &[notification.id]).await?.is_empty() {
@@ -339,10 +340,11 @@ pub async fn send_digest(app: &AppContext, postman: &Postman, job: SendDigest) -
     };
     let key = format!("digest-{}-{}", user.id, last.id);
     let ids = claimed;
-    let items: Vec<(String, Details)> = waiting
+    let mut items: Vec<(String, Details)> = waiting
         .iter()
         .filter_map(|row| serde_json::from_value(row.details.clone()).ok().map(|details| (row.kind.clone(), details)))
         .collect();
+    super::people::name_people(&app.db, &mut items.iter_mut().map(|(_, details)| details).collect::<Vec<_>>()).await?;
     let language = NotificationPrefs::from_stored(&user.notification_prefs).language;
     let message = EmailMessage {
         key,

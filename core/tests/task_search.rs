@@ -1,0 +1,135 @@
+//! Task lists over more tasks than a search walks before it asks the full-text index: every
+//! sort order and search gives the same tasks, in the same order, as a sort of them all here.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use sea_orm::ActiveValue::Set;
+use sea_orm::EntityTrait;
+use tasklane_core::AppContext;
+use tasklane_core::auth::Principal;
+use tasklane_core::tasks::list::{ListQuery, list};
+use tasklane_entity::tasks;
+use tasklane_testkit::{fresh_context, member};
+
+/// More than the rows a search walks in the sort order (2,000) before it asks the index.
+const TASKS: usize = 2_600;
+
+fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
+    let mut contents = format!("routine item {i}");
+    // A middling word on every 40th task, a rare one on three tasks far apart, and a word
+    // that only appears inside another.
+    if i % 40 == 7 {
+        contents.push_str(" Quarterly-review");
+    }
+    if [5, 1_300, 2_590].contains(&i) {
+        contents.push_str(" zephyr");
+    }
+    if i == 17 {
+        contents.push_str(" prezephyrs");
+    }
+    tasks::ActiveModel {
+        name: Set(if i == 2_000 { "보고서 작성".to_owned() } else { format!("task {i}") }),
+        contents: Set(contents),
+        status: Set(["pending", "in_progress", "done"][i % 3].to_owned()),
+        priority: Set((i % 4 + 1) as i16),
+        deadline: Set((!i.is_multiple_of(5)).then(|| origin + Duration::hours(((i * 7_919) % 3_000) as i64))),
+        creator_id: Set(Some(creator)),
+        version: Set(1),
+        created_at: Set(origin + Duration::minutes(i as i64)),
+        updated_at: Set(origin + Duration::minutes(((i * 104_729) % 10_000) as i64)),
+        ..Default::default()
+    }
+    .with_keys()
+}
+
+async fn walk(ctx: &AppContext, who: &Principal, sort: &str, order: &str, q: &str, limit: u64) -> Vec<i64> {
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let query = ListQuery {
+            sort: Some(sort.to_owned()),
+            order: Some(order.to_owned()),
+            q: Some(q.to_owned()),
+            limit: Some(limit),
+            cursor,
+            ..Default::default()
+        };
+        let page = list(ctx, who, query).await.unwrap();
+        seen.extend(page.tasks.iter().map(|t| t.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return seen,
+        }
+    }
+}
+
+/// The order the API promises, computed from the rows themselves.
+fn expected(rows: &[tasks::Model], sort: &str, descending: bool, matches: impl Fn(&tasks::Model) -> bool) -> Vec<i64> {
+    let mut rows: Vec<&tasks::Model> = rows.iter().filter(|t| matches(t)).collect();
+    rows.sort_by(|x, y| {
+        let by_deadline = match (x.deadline, y.deadline) {
+            (Some(a), Some(b)) => a.cmp(&b),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        match sort {
+            "priority" => y.priority.cmp(&x.priority).then(by_deadline),
+            "deadline" => by_deadline,
+            "updated_at" => x.updated_at.cmp(&y.updated_at),
+            _ => x.created_at.cmp(&y.created_at),
+        }
+        .then(x.id.cmp(&y.id))
+    });
+    let mut ids: Vec<i64> = rows.into_iter().map(|t| t.id).collect();
+    if descending != (sort == "priority") {
+        ids.reverse();
+    }
+    ids
+}
+
+#[tokio::test]
+async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let kim = member(&ctx, "kim@example.com").await;
+    let origin = (Utc::now() - Duration::days(30)).naive_utc();
+    let rows: Vec<tasks::ActiveModel> = (0..TASKS).map(|i| task(i, kim.user_id, origin)).collect();
+    for chunk in rows.chunks(500) {
+        tasks::Entity::insert_many(chunk.to_vec()).exec_without_returning(&ctx.db).await.unwrap();
+    }
+    let all = tasks::Entity::find().all(&ctx.db).await.unwrap();
+    let has = |needle: &'static str| {
+        move |t: &tasks::Model| t.contents.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| w == needle)
+    };
+
+    // Sorts without a search, in both directions, a page of 100 at a time.
+    for sort in ["priority", "deadline", "created_at", "updated_at"] {
+        for (order, descending) in [("asc", false), ("desc", true)] {
+            let walked = walk(&ctx, &kim, sort, order, "", 100).await;
+            assert_eq!(walked, expected(&all, sort, descending, |_| true), "sort={sort} order={order}");
+        }
+    }
+    // A rare word: three tasks, in the window and far past it; a word inside another is no match.
+    for sort in ["created_at", "priority", "deadline"] {
+        for (order, descending) in [("asc", false), ("desc", true)] {
+            let walked = walk(&ctx, &kim, sort, order, "ZEPHYR", 2).await;
+            assert_eq!(walked, expected(&all, sort, descending, has("zephyr")), "zephyr sort={sort} order={order}");
+            assert_eq!(walked.len(), 3);
+        }
+    }
+    // A middling word (65 tasks: the window holds 50 of them in creation order), as a prefix,
+    // together with another word, and punctuation between words.
+    let quarterly = expected(&all, "created_at", true, has("quarterly"));
+    assert_eq!(quarterly.len(), 65);
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "quart", 20).await, quarterly);
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "quarterly review", 20).await, quarterly);
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "review,quarterly!", 100).await, quarterly);
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "uarterly", 20).await, Vec::<i64>::new());
+    // Words of one or two letters, and Hangul found by the beginning of a word.
+    let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);
+    let report = expected(&all, "created_at", true, |t| t.name.starts_with("보고서"));
+    assert_eq!(walk(&ctx, &kim, "created_at", "desc", "보고", 10).await, report);
+    assert_eq!(report.len(), 1);
+}
