@@ -371,22 +371,19 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
         .unwrap();
     }
     for (id, status, pic) in [(1, "done", 2), (2, "pending", 1)] {
-        tasks::Entity::insert(
-            tasks::ActiveModel {
-                id: Set(id),
-                name: Set(format!("task {id}")),
-                contents: Set(String::new()),
-                status: Set(status.into()),
-                priority: Set(3),
-                pic_id: Set(Some(pic)),
-                creator_id: Set(Some(1)),
-                version: Set(4),
-                created_at: Set(at("2026-11-20T10:00:00Z")),
-                updated_at: Set(at("2026-11-22T10:00:00Z")),
-                ..Default::default()
-            }
-            .with_keys(),
-        )
+        tasks::Entity::insert(tasks::ActiveModel {
+            id: Set(id),
+            name: Set(format!("task {id}")),
+            contents: Set(String::new()),
+            status: Set(status.into()),
+            priority: Set(3),
+            pic_id: Set(Some(pic)),
+            creator_id: Set(Some(1)),
+            version: Set(4),
+            created_at: Set(at("2026-11-20T10:00:00Z")),
+            updated_at: Set(at("2026-11-22T10:00:00Z")),
+            ..Default::default()
+        })
         .exec_without_returning(&db)
         .await
         .unwrap();
@@ -445,6 +442,12 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
     }
 
     tasklane_migration::Migrator::up(&db, None).await.unwrap();
+    // The sort and search keys of tasks from before them are filled in too.
+    let task = tasks::Entity::find_by_id(1).one(&db).await.unwrap().unwrap();
+    assert_eq!(
+        (task.urgency_key, task.deadline_key, task.search_text.as_str()),
+        (tasks::urgency_key(3, None), tasks::NO_DEADLINE_KEY, " task 1 ")
+    );
     let rows = task_events::Entity::find().order_by_asc(task_events::Column::Id).all(&db).await.unwrap();
     let states: Vec<_> = rows
         .iter()
