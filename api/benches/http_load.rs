@@ -7,7 +7,8 @@
 //! Run: `cargo bench -p tasklane-api --bench http_load` (MariaDB), or with
 //! `BENCH_DATABASE=sqlite` on a SQLite file.
 //! Knobs: `BENCH_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`), `BENCH_CLIENTS` (16),
-//! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (3000 per list).
+//! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (3000 per list),
+//! `BENCH_SEARCHES` (500 per search).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -217,6 +218,7 @@ async fn main() {
     let creates = knob("BENCH_CREATES", 20_000);
     let list_tasks = knob("BENCH_LIST_TASKS", 100_000);
     let lists = knob("BENCH_LISTS", 3_000);
+    let searches = knob("BENCH_SEARCHES", 500);
 
     let database = BenchDatabase::create().await;
     let db = Database::connect(&database.url).await.unwrap();
@@ -289,7 +291,7 @@ async fn main() {
         db.execute_unprepared("ANALYZE TABLE tasks").await.unwrap();
     }
     let total = existing.max(list_tasks);
-    println!("GET /api/tasks over {total} tasks, {lists} requests each:");
+    println!("GET /api/tasks over {total} tasks, {lists} requests per list, {searches} per search:");
     let second_page = {
         let page: serde_json::Value = client
             .get(format!("{base}/api/tasks?sort=priority&limit=50"))
@@ -327,9 +329,10 @@ async fn main() {
         };
         drive(clients, clients * 5, list.clone()).await;
         let cpu = CpuShare::start(&server, database.admin.is_some());
+        let requests = if query.starts_with("q=") { searches } else { lists };
         let label = if query.contains("cursor=") { "sort=priority, second page".to_owned() } else { query };
-        drive(clients, lists, list).await.print(&label);
-        cpu.print(lists);
+        drive(clients, requests, list).await.print(&label);
+        cpu.print(requests);
     }
     println!("{:<28} {:>8.1} MiB", "tasklane-api peak RSS", server.peak_rss_mib());
     drop(server);

@@ -12,7 +12,7 @@ use tasklane_core::tasks::list::{ListQuery, list};
 use tasklane_entity::tasks;
 use tasklane_testkit::{fresh_context, member};
 
-/// More than the rows a search walks in the sort order (2,000) before it asks the index.
+/// More than the rows a search walks in the sort order (500) before it asks the index.
 const TASKS: usize = 2_600;
 
 fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
@@ -118,7 +118,7 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             assert_eq!(walked.len(), 3);
         }
     }
-    // A middling word (65 tasks: the window holds 50 of them in creation order), as a prefix,
+    // A middling word (65 tasks: the window holds 13 of them in creation order), as a prefix,
     // together with another word, and punctuation between words.
     let quarterly = expected(&all, "created_at", true, has("quarterly"));
     assert_eq!(quarterly.len(), 65);
