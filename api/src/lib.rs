@@ -4,6 +4,7 @@
 pub mod error;
 pub mod extract;
 pub mod messages;
+pub mod metrics;
 pub mod openapi;
 pub mod routes;
 
@@ -43,6 +44,7 @@ pub fn app(ctx: AppContext) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(ctx.clone(), request_timeout))
+        .layer(axum::middleware::from_fn(metrics::track))
         .with_state(ctx)
         .layer(DefaultBodyLimit::max(BODY_LIMIT_BYTES))
         .layer(CatchPanicLayer::custom(|_| {

@@ -12,7 +12,15 @@ async fn main() -> anyhow::Result<()> {
     tasklane_core::process::init_logging(config.log_format);
     let listen = config.listen;
     let migrate = config.is_sqlite();
+    let metrics_listen = config.metrics_listen;
     let ctx = AppContext::start(config, migrate).await?;
+    if let Some(listen) = metrics_listen {
+        tasklane_api::metrics::serve_metrics(
+            "api",
+            tasklane_api::metrics::bind_metrics(listen).await?,
+            ctx.db.clone(),
+        )?;
+    }
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "tasklane-api listening");
     tasklane_api::serve_until_signalled(ctx, listener).await?;

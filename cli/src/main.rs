@@ -177,8 +177,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     tasklane_core::process::init_logging(config.log_format);
     let listen = config.listen;
+    let metrics_listen = config.metrics_listen;
     let ctx = AppContext::start(config, true).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    if let Some(metrics_listen) = metrics_listen {
+        let metrics_listener = tasklane_api::metrics::bind_metrics(metrics_listen).await?;
+        tasklane_api::metrics::serve_metrics("serve", metrics_listener, ctx.db.clone())?;
+    }
     tracing::info!(%listen, "tasklane serving (API, workers, outbox relay)");
     if std::io::stderr().is_terminal() {
         eprintln!("tasklane is listening on http://{listen} (Ctrl-C to stop)");

@@ -349,6 +349,9 @@ impl JobsConfig {
 pub struct Config {
     /// Address the API listens on.
     pub listen: SocketAddr,
+    /// Where the API (and `tasklane serve`) serves `/metrics`, apart from the public listener;
+    /// `None` (`TASKLANE_METRICS_LISTEN=off`) serves none.
+    pub metrics_listen: Option<SocketAddr>,
     /// Where embedded state (SQLite database, generated key, mail files) lives.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `mysql://…`; may hold a password.
@@ -388,11 +391,24 @@ pub struct Config {
     pub time_zone: chrono_tz::Tz,
 }
 
+/// The metrics address: `off` for none, loopback port 9464 (Prometheus's exporter port) by default.
+fn metrics_listen(raw: Option<String>) -> anyhow::Result<Option<SocketAddr>> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(Some(SocketAddr::from(([127, 0, 0, 1], 9464)))),
+        Some("off") => Ok(None),
+        Some(address) => address
+            .parse()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("TASKLANE_METRICS_LISTEN is not valid: expected an address and port, or off")),
+    }
+}
+
 /// The optional TOML file; every key may be omitted.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 struct FileLayer {
     listen: Option<SocketAddr>,
+    metrics_listen: Option<String>,
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_max_connections: Option<u32>,
@@ -507,6 +523,7 @@ impl Config {
                 .parse("TASKLANE_LISTEN")?
                 .or(layer.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            metrics_listen: metrics_listen(env.text("TASKLANE_METRICS_LISTEN").or(layer.metrics_listen))?,
             data_dir,
             database_url,
             database_max_connections: env

@@ -24,6 +24,7 @@ pub mod queues;
 pub mod recovery;
 pub mod reports;
 pub mod tasks;
+pub mod telemetry;
 
 pub use clock::{now, stored, stored_now};
 pub use context::AppContext;

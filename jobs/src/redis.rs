@@ -14,6 +14,7 @@ use redis::streams::{StreamAutoClaimReply, StreamId, StreamPendingCountReply, St
 use redis::{AsyncCommands, Script, Value};
 use serde::{Deserialize, Serialize};
 
+use crate::transport::Sent;
 use crate::{DeadJob, DeadSelector, Delivery, NewJob, QueueStats, Result, Transport};
 
 const GROUP: &str = "workers";
@@ -373,6 +374,7 @@ impl Transport for RedisQueue {
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<()> {
+        let sent = Sent::of(&jobs);
         let mut by_queue: HashMap<String, Vec<NewJob>> = HashMap::new();
         for job in jobs {
             by_queue.entry(job.queue.clone()).or_default().push(job);
@@ -396,6 +398,7 @@ impl Transport for RedisQueue {
                 invocation.invoke_async::<i64>(&mut self.conn.clone()).await?;
             }
         }
+        sent.record();
         Ok(())
     }
 

@@ -147,23 +147,53 @@ async fn run_job<C: Clone + Send + Sync + 'static>(
         attempt: delivery.attempt,
         jobs: shared.runtime.transport.clone(),
     };
-    let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone())];
+    // OpenTelemetry's messaging names, so dashboards made for any queue consumer read it.
+    let labels = [
+        ("messaging_system", shared.runtime.transport.name().to_owned()),
+        ("messaging_destination_name", delivery.queue.clone()),
+        ("messaging_operation_name", "process".to_owned()),
+        ("kind", delivery.kind.clone()),
+    ];
     let started = std::time::Instant::now();
     let result = shared.runtime.registry.dispatch(ctx, delivery).await;
-    metrics::histogram!("tasklane_job_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("messaging_process_duration_seconds", &labels).record(started.elapsed().as_secs_f64());
     result.map_err(|err| Box::new(err) as BoxDynError)
 }
 
-fn count_outcome(delivery: &Delivery, outcome: &'static str) {
+/// How a run of a job ended, as `tasklane_jobs_total` counts it.
+#[derive(Clone, Copy)]
+enum Outcome {
+    /// It ran to the end.
+    Success,
+    /// It failed and will run again later.
+    Retry,
+    /// It failed in a way no retry mends, and went to the dead letters.
+    Failure,
+    /// It failed on its last allowed attempt, or could not be run at all, and went to the dead letters.
+    DeadLetter,
+}
+
+fn count_outcome(delivery: &Delivery, outcome: Outcome) {
+    let outcome = match outcome {
+        Outcome::Success => "success",
+        Outcome::Retry => "retry",
+        Outcome::Failure => "failure",
+        Outcome::DeadLetter => "dead_letter",
+    };
     let labels = [("queue", delivery.queue.clone()), ("kind", delivery.kind.clone()), ("outcome", outcome.to_owned())];
     metrics::counter!("tasklane_jobs_total", &labels).increment(1);
 }
 
 /// Moves a job to its queue's dead letters and announces it.
-async fn dead_letter<C>(runtime: &WorkerRuntime<C>, delivery: &Delivery, reason: String) -> anyhow::Result<()> {
+async fn dead_letter<C>(
+    runtime: &WorkerRuntime<C>,
+    delivery: &Delivery,
+    reason: String,
+    outcome: Outcome,
+) -> anyhow::Result<()> {
     tracing::warn!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
         attempt = delivery.attempt, %reason, "job dead-lettered");
-    count_outcome(delivery, "dead");
+    count_outcome(delivery, outcome);
     runtime.alerts.dead_lettered(DeadLetter {
         queue: delivery.queue.clone(),
         kind: delivery.kind.clone(),
@@ -222,15 +252,17 @@ impl<C: Clone + Send + Sync + 'static> apalis_core::worker::ext::ack::Acknowledg
             let transport = runtime.transport.as_ref();
             let done = match outcome {
                 Ok(()) => {
-                    count_outcome(&delivery, "done");
+                    count_outcome(&delivery, Outcome::Success);
                     transport.complete(&delivery, &runtime.name).await
                 }
                 Err((permanent, reason)) => {
                     let policy = runtime.registry.retry_policy(&delivery.queue, &delivery.kind);
-                    if permanent || policy.exhausted(delivery.attempt) {
-                        dead_letter(runtime, &delivery, reason).await
+                    if permanent {
+                        dead_letter(runtime, &delivery, reason, Outcome::Failure).await
+                    } else if policy.exhausted(delivery.attempt) {
+                        dead_letter(runtime, &delivery, reason, Outcome::DeadLetter).await
                     } else {
-                        count_outcome(&delivery, "retry");
+                        count_outcome(&delivery, Outcome::Retry);
                         let delay = policy.delay_after(delivery.attempt);
                         tracing::info!(queue = %delivery.queue, kind = %delivery.kind, id = %delivery.id,
                             attempt = delivery.attempt, ?delay, %reason, "job will be retried");
@@ -307,7 +339,7 @@ fn backend<C: Clone + Send + Sync + 'static>(
             loop {
                 if let Some(delivery) = buffer.pop_front() {
                     let waited = (crate::now() - delivery.enqueued_at).to_std().unwrap_or_default();
-                    metrics::histogram!("tasklane_job_queue_latency_seconds", "queue" => delivery.queue.clone())
+                    metrics::histogram!("tasklane_job_queue_wait_seconds", "queue" => delivery.queue.clone())
                         .record(waited.as_secs_f64());
                     let task = TaskBuilder::new(delivery.clone()).data(delivery).build();
                     return Some((Ok(Some(task)), (shared, queue, buffer, failures)));
@@ -317,7 +349,7 @@ fn backend<C: Clone + Send + Sync + 'static>(
                         failures = 0;
                         for delivery in claimed {
                             if let Some(reason) = unrunnable(runtime, &delivery) {
-                                if let Err(err) = dead_letter(runtime, &delivery, reason).await {
+                                if let Err(err) = dead_letter(runtime, &delivery, reason, Outcome::DeadLetter).await {
                                     tracing::warn!(error = %err, id = %delivery.id, "cannot dead-letter a job; it will come back");
                                 }
                                 continue;

@@ -16,6 +16,7 @@ use aws_sdk_sqs::types::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::transport::Sent;
 use crate::{DeadJob, DeadSelector, Delivery, NewJob, QueueStats, Result, Transport};
 
 /// SQS's longest visibility timeout and delay (12 hours).
@@ -378,6 +379,7 @@ impl Transport for SqsQueue {
     }
 
     async fn enqueue(&self, jobs: Vec<NewJob>) -> Result<()> {
+        let sent = Sent::of(&jobs);
         let mut by_queue: HashMap<String, Vec<String>> = HashMap::new();
         let now = crate::now().timestamp_millis();
         for job in jobs {
@@ -396,6 +398,7 @@ impl Transport for SqsQueue {
             let url = self.url(&self.name_of(&queue)).await?;
             self.send_batch(&url, bodies).await?;
         }
+        sent.record();
         Ok(())
     }
 

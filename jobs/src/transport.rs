@@ -108,3 +108,24 @@ pub trait Transport: Send + Sync {
         Vec::new()
     }
 }
+
+/// Jobs handed to a transport, tallied by queue and kind, counted once the transport took them.
+pub(crate) struct Sent(std::collections::HashMap<(String, String), u64>);
+
+impl Sent {
+    /// The tally of `jobs`.
+    pub(crate) fn of(jobs: &[NewJob]) -> Self {
+        let mut tally = std::collections::HashMap::new();
+        for job in jobs {
+            *tally.entry((job.queue.clone(), job.kind.clone())).or_insert(0) += 1;
+        }
+        Self(tally)
+    }
+
+    /// Adds the tally to `tasklane_jobs_enqueued_total`.
+    pub(crate) fn record(self) {
+        for ((queue, kind), count) in self.0 {
+            metrics::counter!("tasklane_jobs_enqueued_total", "queue" => queue, "kind" => kind).increment(count);
+        }
+    }
+}

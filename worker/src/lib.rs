@@ -82,6 +82,7 @@ pub async fn run_with(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let settings = app.config.worker.clone();
+    telemetry::spawn_sampler(app.clone(), transport.clone());
     let services = JobServices { app: app.clone(), postman: Arc::new(Postman::new(&app, mailer(&app).await)) };
     let window = Duration::from_secs(app.config.notify.alert_window_secs.max(1));
     let alerts = Alerts::start(alert_sink(&app), window, replay_hint());

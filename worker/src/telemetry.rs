@@ -1,36 +1,21 @@
 //! The worker's own HTTP endpoints: `/healthz` (alive), `/readyz` (database and queue
 //! reachable) and `/metrics` (Prometheus text format).
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
-use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
 use tasklane_core::{AppContext, queues};
 use tasklane_jobs::Transport;
 
-/// Buckets for job and queue-latency histograms, in seconds.
-const LATENCY_BUCKETS: &[f64] = &[0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
-
-/// Installs the Prometheus recorder (once per process) and keeps its histograms trimmed.
+/// Installs the process's Prometheus recorder (see [`tasklane_core::telemetry::install`]).
 pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
-    let handle = PrometheusBuilder::new()
-        .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)?
-        .install_recorder()?;
-    let upkeep = handle.clone();
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            ticker.tick().await;
-            upkeep.run_upkeep();
-        }
-    });
-    Ok(handle)
+    tasklane_core::telemetry::install("worker")
 }
 
 #[derive(Clone)]
@@ -45,7 +30,10 @@ pub fn router(app: AppContext, transport: Arc<dyn Transport>, metrics: Prometheu
     Router::new()
         .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
         .route("/readyz", get(ready))
-        .route("/metrics", get(|State(probe): State<Probe>| async move { probe.metrics.render() }))
+        .route(
+            "/metrics",
+            get(|State(probe): State<Probe>| async move { tasklane_core::telemetry::render(&probe.metrics, &probe.app.db) }),
+        )
         .with_state(Probe { app, transport, metrics })
 }
 
@@ -62,4 +50,50 @@ async fn ready(State(probe): State<Probe>) -> impl IntoResponse {
             json!({ "database": if database { "ok" } else { "unreachable" }, "queue": if queue { "ok" } else { "unreachable" } }),
         ),
     )
+}
+
+/// How often each replica samples its queues and the outbox into gauges: cheap reads on a
+/// timer, never a scan per scrape.
+const SAMPLE_EVERY: Duration = Duration::from_secs(15);
+
+/// Samples every queue's depth and the outbox backlog every [`SAMPLE_EVERY`] until the
+/// process ends.
+pub fn spawn_sampler(app: AppContext, transport: Arc<dyn Transport>) {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(SAMPLE_EVERY);
+        loop {
+            ticker.tick().await;
+            sample(&app, transport.as_ref()).await;
+        }
+    });
+}
+
+/// Sets the queue and outbox gauges: jobs per queue and state, the oldest ready job's age,
+/// events waiting to be published and the oldest one's age.
+pub async fn sample(app: &AppContext, transport: &dyn Transport) {
+    for &queue in queues::ALL {
+        match transport.stats(queue).await {
+            Ok(stats) => {
+                let states = [
+                    ("ready", stats.ready),
+                    ("in_flight", stats.in_flight),
+                    ("delayed", stats.scheduled),
+                    ("dead_letter", stats.dead),
+                ];
+                for (state, jobs) in states {
+                    metrics::gauge!("tasklane_queue_jobs", "queue" => queue, "state" => state).set(jobs as f64);
+                }
+                let age = stats.oldest_age_secs.unwrap_or(0) as f64;
+                metrics::gauge!("tasklane_queue_oldest_ready_age_seconds", "queue" => queue).set(age);
+            }
+            Err(err) => tracing::warn!(queue, error = %format!("{err:#}"), "cannot sample the queue's depth"),
+        }
+    }
+    match tasklane_core::events::relay::backlog(app).await {
+        Ok((waiting, age)) => {
+            metrics::gauge!("tasklane_outbox_backlog_events").set(waiting as f64);
+            metrics::gauge!("tasklane_outbox_oldest_age_seconds").set(age);
+        }
+        Err(err) => tracing::warn!(error = %err, "cannot sample the outbox backlog"),
+    }
 }

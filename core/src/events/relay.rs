@@ -34,6 +34,18 @@ pub async fn publish_batch(ctx: &AppContext, transport: &dyn Transport, batch: u
     Ok(published)
 }
 
+/// The outbox backlog: how many events wait to be published, and how many seconds the oldest
+/// of them has waited (both read from the unpublished-events index).
+pub async fn backlog(ctx: &AppContext) -> Result<(u64, f64)> {
+    use sea_orm::PaginatorTrait;
+    let unpublished = || task_events::Entity::find().filter(task_events::Column::PublishedAt.is_null());
+    let waiting = unpublished().count(&ctx.db).await?;
+    let oldest = unpublished().order_by_asc(task_events::Column::Id).one(&ctx.db).await?;
+    let age =
+        oldest.map_or(0.0, |event| (crate::stored_now() - event.created_at).num_milliseconds().max(0) as f64 / 1000.0);
+    Ok((waiting, age))
+}
+
 /// Reads a batch, enqueues it and marks it published, all through `db`: inside a transaction
 /// that holds the rows (so a refused enqueue leaves them unpublished), or directly.
 async fn publish(

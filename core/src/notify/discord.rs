@@ -92,6 +92,14 @@ fn retry_after(headers: &reqwest::header::HeaderMap, body: &Value) -> Duration {
 #[async_trait::async_trait]
 impl AlertSink for DiscordSink {
     async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
+        let sent = self.post(groups, dropped).await;
+        crate::telemetry::count_outbound("discord", if sent.is_ok() { "ok" } else { "unavailable" });
+        sent
+    }
+}
+
+impl DiscordSink {
+    async fn post(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
         let body = payload(groups, dropped);
         for _ in 0..MAX_TRIES {
             let response = self.client.post(self.url.expose_secret()).json(&body).send().await.map_err(unreachable)?;

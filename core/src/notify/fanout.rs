@@ -219,6 +219,7 @@ pub(crate) async fn deliver(
     if rows.is_empty() {
         return Ok(Vec::new());
     }
+    let in_app = rows.iter().filter(|row| row.channel.as_ref() == Channel::InApp.as_str()).count() as u64;
     notifications::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([
@@ -231,6 +232,7 @@ pub(crate) async fn deliver(
         )
         .exec_without_returning(&app.db)
         .await?;
+    crate::telemetry::count_notifications("in_app", "delivered", in_app);
     // A job for every email meant to go now, including those an earlier, interrupted
     // delivery wrote without enqueueing: a job whose email went out already does nothing.
     let jobs =

@@ -21,6 +21,7 @@ mod table;
 use table::{Column, Entity};
 
 use crate::grouped::Grouped;
+use crate::transport::Sent;
 use crate::{DeadJob, DeadSelector, Delivery, NewJob, QueueStats, Result, Transport};
 
 const READY: &str = "ready";
@@ -278,11 +279,17 @@ impl Transport for SqlQueue {
     }
 
     async fn enqueue(&self, new_jobs: Vec<NewJob>) -> Result<()> {
-        insert(&self.db, new_jobs).await
+        let sent = Sent::of(&new_jobs);
+        insert(&self.db, new_jobs).await?;
+        sent.record();
+        Ok(())
     }
 
     async fn enqueue_within(&self, txn: &sea_orm::DatabaseTransaction, new_jobs: Vec<NewJob>) -> Result<()> {
-        insert(txn, new_jobs).await
+        let sent = Sent::of(&new_jobs);
+        insert(txn, new_jobs).await?;
+        sent.record();
+        Ok(())
     }
 
     async fn claim(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {

@@ -28,6 +28,16 @@ pub enum MailError {
     Rejected(String),
 }
 
+impl MailError {
+    /// The outcome label of metrics: `unavailable` or `rejected`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Unavailable(_) => "unavailable",
+            Self::Rejected(_) => "rejected",
+        }
+    }
+}
+
 /// Something that delivers emails.
 #[async_trait::async_trait]
 pub trait Mailer: Send + Sync {

@@ -202,8 +202,11 @@ impl Postman {
 
     /// Sends an email that is no notification (an account email): no rows to mark.
     pub async fn send_now(&self, message: &EmailMessage) -> std::result::Result<(), JobError> {
-        self.mailer.send(message).await.map_err(job_error)?;
-        metrics::counter!("tasklane_emails_sent_total").increment(1);
+        if let Err(err) = self.mailer.send(message).await {
+            crate::telemetry::count_notifications("account_email", err.outcome(), 1);
+            return Err(job_error(err));
+        }
+        crate::telemetry::count_notifications("account_email", "sent", 1);
         Ok(())
     }
 
@@ -218,8 +221,8 @@ impl Postman {
             record_failure(app, ids, &err).await?;
             return Err(job_error(err));
         }
+        crate::telemetry::count_notifications("email", "sent", ids.len() as u64);
         futures_util::future::try_join_all(ids.into_iter().map(|id| self.sent.submit(id))).await?;
-        metrics::counter!("tasklane_emails_sent_total").increment(1);
         Ok(())
     }
 }
@@ -235,6 +238,7 @@ fn job_error(err: MailError) -> JobError {
 /// Records a failed attempt on notification rows, for now (the reason is kept) or for good,
 /// and lets go of their claim so the next attempt may take them at once.
 async fn record_failure(app: &AppContext, ids: Vec<i64>, failure: &MailError) -> Result<()> {
+    crate::telemetry::count_notifications("email", failure.outcome(), ids.len() as u64);
     let mut update = notifications::Entity::update_many()
         .col_expr(notifications::Column::Attempts, Expr::col(notifications::Column::Attempts).add(1))
         .col_expr(notifications::Column::ClaimedBy, Expr::value(Option::<String>::None))

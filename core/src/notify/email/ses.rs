@@ -38,6 +38,7 @@ impl Mailer for SesMailer {
             .send()
             .await;
         let Err(err) = result else {
+            crate::telemetry::count_outbound("ses", "ok");
             return Ok(());
         };
         let described = aws_sdk_sesv2::error::DisplayErrorContext(&err).to_string();
@@ -49,9 +50,13 @@ impl Mailer for SesMailer {
             | SendEmailError::NotFoundException(_)
                 if !server_error =>
             {
+                crate::telemetry::count_outbound("ses", "rejected");
                 Err(MailError::Rejected(format!("SES rejected the email: {described}")))
             }
-            _ => Err(MailError::Unavailable(format!("SES did not take the email: {described}"))),
+            _ => {
+                crate::telemetry::count_outbound("ses", "unavailable");
+                Err(MailError::Unavailable(format!("SES did not take the email: {described}")))
+            }
         }
     }
 }
