@@ -109,24 +109,27 @@ fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
     use std::time::{Duration, Instant};
 
     let env = Env::new();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (port, metrics_port) = (free_port(), free_port());
     let mut child = Command::new(env!("CARGO_BIN_EXE_tasklane"))
         .arg("serve")
         .env("TASKLANE_DATA_DIR", &env.dir)
         .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("TASKLANE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
         .env_remove("TASKLANE_DATABASE_URL")
         .env_remove("TASKLANE_JWT_SECRET")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let get = |path: &str| -> Option<String> {
+    let get_from = |port: u16, path: &str| -> Option<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
         write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
         let mut reply = String::new();
         stream.read_to_string(&mut reply).ok()?;
         Some(reply)
     };
+    let get = |path: &str| get_from(port, path);
     let deadline = Instant::now() + Duration::from_secs(30);
     let ready = loop {
         if let Some(reply) = get("/readyz") {
@@ -139,6 +142,11 @@ fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
     // The embedded defaults made their own database and signing key.
     assert!(env.dir.join("tasklane.db").exists());
     assert!(env.dir.join("jwt-secret").exists());
+    // Metrics on their own listener, not on the public one.
+    let metrics = get_from(metrics_port, "/metrics").unwrap();
+    assert!(metrics.contains("tasklane_build_info{service=\"serve\""), "{metrics}");
+    assert!(metrics.contains("tasklane_http_requests_total{route=\"/readyz\""), "{metrics}");
+    assert!(get("/metrics").unwrap().starts_with("HTTP/1.0 404"));
 
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
