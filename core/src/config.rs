@@ -204,8 +204,11 @@ pub struct NotifyConfig {
     pub digest_hour_utc: u32,
     /// Discord webhook for operator alerts (dead letters); off when unset.
     pub discord_webhook_url: Option<SecretString>,
-    /// How long dead-letter arrivals are gathered into one alert, in seconds.
+    /// How long dead letters arriving together are gathered into one alert, in seconds.
     pub alert_window_secs: u64,
+    /// A queue and job kind is announced at most once per this many seconds across every
+    /// replica; what dies meanwhile is summed up in the next announcement.
+    pub alert_cooldown_secs: u64,
     /// How long a worker holds an email it is sending before another may take it over, in
     /// seconds: longer than a send can take, so it runs out only when the worker died.
     pub email_claim_secs: u64,
@@ -219,7 +222,8 @@ impl Default for NotifyConfig {
             public_url: "http://localhost:8080".into(),
             digest_hour_utc: 8,
             discord_webhook_url: None,
-            alert_window_secs: 10,
+            alert_window_secs: 2,
+            alert_cooldown_secs: 300,
             email_claim_secs: 120,
         }
     }
@@ -714,6 +718,7 @@ fn notify(mut notify: NotifyConfig, env: &Env<impl Fn(&str) -> Option<String>>) 
         notify.discord_webhook_url = Some(url);
     }
     env.set("TASKLANE_ALERT_WINDOW_SECS", &mut notify.alert_window_secs)?;
+    env.set("TASKLANE_ALERT_COOLDOWN_SECS", &mut notify.alert_cooldown_secs)?;
     env.set("TASKLANE_EMAIL_CLAIM_SECS", &mut notify.email_claim_secs)?;
     if notify.email_claim_secs == 0 {
         bail!("TASKLANE_EMAIL_CLAIM_SECS must be at least 1");

@@ -9,6 +9,7 @@
 //! Delivery is at least once; handlers must be idempotent. A handler answers success, retry
 //! later, or fail permanently (straight to the dead-letter queue).
 
+pub mod alert_ledger;
 pub mod alerts;
 pub mod embedded;
 pub mod grouped;

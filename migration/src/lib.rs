@@ -9,6 +9,7 @@ mod m20261201_000004_jobs_policy;
 mod m20261202_000005_reports;
 mod m20261203_000006_hardening;
 mod m20261204_000007_task_keys;
+mod m20261205_000008_job_alerts;
 mod types;
 
 /// The ordered list of tasklane migrations.
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000005_reports::Migration),
             Box::new(m20261203_000006_hardening::Migration),
             Box::new(m20261204_000007_task_keys::Migration),
+            Box::new(m20261205_000008_job_alerts::Migration),
         ]
     }
 }

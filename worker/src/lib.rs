@@ -17,7 +17,8 @@ use tasklane_core::notify::email::file::FileMailer;
 use tasklane_core::notify::email::mailer::Mailer;
 use tasklane_core::notify::email::ses::SesMailer;
 use tasklane_core::queues;
-use tasklane_jobs::alerts::{AlertSink, Alerts, LogSink, ReplayHint};
+use tasklane_jobs::alert_ledger::SqlAlertLedger;
+use tasklane_jobs::alerts::{AlertSettings, AlertSink, Alerts, LogSink, ReplayHint};
 use tasklane_jobs::runtime::{LostJobsHook, QueueSpec, WorkerRuntime};
 use tasklane_jobs::sqs::SqsQueue;
 use tasklane_jobs::{Registry, Transport, schedule};
@@ -84,8 +85,12 @@ pub async fn run_with(
     let settings = app.config.worker.clone();
     telemetry::spawn_sampler(app.clone(), transport.clone());
     let services = JobServices { app: app.clone(), postman: Arc::new(Postman::new(&app, mailer(&app).await)) };
-    let window = Duration::from_secs(app.config.notify.alert_window_secs.max(1));
-    let alerts = Alerts::start(alert_sink(&app), window, replay_hint());
+    let alerting = AlertSettings {
+        window: Duration::from_secs(app.config.notify.alert_window_secs),
+        cooldown: Duration::from_secs(app.config.notify.alert_cooldown_secs),
+        ledger: Arc::new(SqlAlertLedger::new(app.db.clone())),
+    };
+    let alerts = Alerts::start_with(alert_sink(&app), replay_hint(), alerting);
     let recovering = (app.clone(), transport.clone());
     let on_lost_jobs: LostJobsHook = Arc::new(move |queues| {
         let (app, transport) = recovering.clone();

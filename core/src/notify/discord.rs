@@ -69,7 +69,9 @@ pub fn payload(groups: &[DeadLetterGroup], dropped: u64) -> Value {
                     { "name": "Queue", "value": clip(&group.queue, 1024), "inline": true },
                     { "name": "Job kind", "value": clip(&group.kind, 1024), "inline": true },
                     { "name": "Count", "value": group.count.to_string(), "inline": true },
+                    { "name": "Since", "value": group.since.format("%Y-%m-%d %H:%M:%S UTC").to_string(), "inline": true },
                     { "name": "First error", "value": clip(&format!("```{}```", group.first_error), 1024) },
+                    { "name": "Last error", "value": clip(&format!("```{}```", group.last_error), 1024) },
                     { "name": "Replay", "value": clip(&format!("`{}`", group.replay_hint), 1024) },
                 ],
                 "timestamp": crate::now().to_rfc3339(),
@@ -135,7 +137,9 @@ mod tests {
                 queue: "email".into(),
                 kind: format!("kind{i}"),
                 count: 2,
+                since: crate::now(),
                 first_error: "x".repeat(5000),
+                last_error: "y".into(),
                 replay_hint: format!("tasklane dlq replay email --kind kind{i}"),
             })
             .collect();
@@ -144,7 +148,7 @@ mod tests {
         assert!(body["content"].as_str().unwrap().starts_with("⚠️ **27 jobs dead-lettered**"));
         let fields = body["embeds"][0]["fields"].as_array().unwrap();
         assert!(fields.iter().all(|f| f["value"].as_str().unwrap().chars().count() <= 1024));
-        assert_eq!(fields[4]["value"], "`tasklane dlq replay email --kind kind0`");
+        assert_eq!(fields[6]["value"], "`tasklane dlq replay email --kind kind0`");
     }
 
     #[test]
