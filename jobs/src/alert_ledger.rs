@@ -14,8 +14,6 @@ use sea_orm::{
     QuerySelect, TransactionTrait,
 };
 
-use crate::alerts::DeadLetterGroup;
-
 /// Dead letters of one queue and kind waiting to be announced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Waiting {
@@ -36,15 +34,10 @@ pub struct Waiting {
 /// Keeps dead letters until they may be announced.
 #[async_trait::async_trait]
 pub trait AlertLedger: Send + Sync {
-    /// Adds `group`'s dead letters. When its queue and kind were not announced within
+    /// Adds dead letters that just arrived. When their queue and kind were not announced within
     /// `cooldown`, everything waiting for them is returned to be announced now (and is no
     /// longer waiting).
-    async fn add(
-        &self,
-        group: &DeadLetterGroup,
-        now: DateTime<Utc>,
-        cooldown: Duration,
-    ) -> anyhow::Result<Option<Waiting>>;
+    async fn add(&self, arrived: &Waiting, now: DateTime<Utc>, cooldown: Duration) -> anyhow::Result<Option<Waiting>>;
 
     /// Takes everything waiting whose cooldown has run out, to be announced now.
     async fn due(&self, now: DateTime<Utc>, cooldown: Duration) -> anyhow::Result<Vec<Waiting>>;
@@ -58,22 +51,13 @@ struct Record {
 }
 
 impl Record {
-    fn add(&mut self, group: &DeadLetterGroup, now: DateTime<Utc>) {
+    fn add(&mut self, arrived: &Waiting) {
         match &mut self.waiting {
             Some(waiting) => {
-                waiting.count += group.count;
-                waiting.last_error.clone_from(&group.last_error);
+                waiting.count += arrived.count;
+                waiting.last_error.clone_from(&arrived.last_error);
             }
-            None => {
-                self.waiting = Some(Waiting {
-                    queue: group.queue.clone(),
-                    kind: group.kind.clone(),
-                    count: group.count,
-                    since: now,
-                    first_error: group.first_error.clone(),
-                    last_error: group.last_error.clone(),
-                });
-            }
+            None => self.waiting = Some(arrived.clone()),
         }
     }
 
@@ -95,17 +79,12 @@ pub struct MemoryLedger(Mutex<HashMap<(String, String), Record>>);
 
 #[async_trait::async_trait]
 impl AlertLedger for MemoryLedger {
-    async fn add(
-        &self,
-        group: &DeadLetterGroup,
-        now: DateTime<Utc>,
-        cooldown: Duration,
-    ) -> anyhow::Result<Option<Waiting>> {
+    async fn add(&self, arrived: &Waiting, now: DateTime<Utc>, cooldown: Duration) -> anyhow::Result<Option<Waiting>> {
         let mut records = self.0.lock().map_err(|_| anyhow::anyhow!("the alert ledger is poisoned"))?;
         let record = records
-            .entry((group.queue.clone(), group.kind.clone()))
+            .entry((arrived.queue.clone(), arrived.kind.clone()))
             .or_insert(Record { announced_at: None, waiting: None });
-        record.add(group, now);
+        record.add(arrived);
         Ok(record.take_if_due(now, cooldown))
     }
 
@@ -191,15 +170,10 @@ impl SqlAlertLedger {
 
 #[async_trait::async_trait]
 impl AlertLedger for SqlAlertLedger {
-    async fn add(
-        &self,
-        group: &DeadLetterGroup,
-        now: DateTime<Utc>,
-        cooldown: Duration,
-    ) -> anyhow::Result<Option<Waiting>> {
+    async fn add(&self, arrived: &Waiting, now: DateTime<Utc>, cooldown: Duration) -> anyhow::Result<Option<Waiting>> {
         let fresh = table::ActiveModel {
-            queue: sea_orm::Set(group.queue.clone()),
-            kind: sea_orm::Set(group.kind.clone()),
+            queue: sea_orm::Set(arrived.queue.clone()),
+            kind: sea_orm::Set(arrived.kind.clone()),
             announced_at: sea_orm::Set(None),
             waiting: sea_orm::Set(0),
             waiting_since: sea_orm::Set(None),
@@ -215,13 +189,13 @@ impl AlertLedger for SqlAlertLedger {
             )
             .exec_without_returning(&txn)
             .await?;
-        let select = table::Entity::find_by_id((group.queue.clone(), group.kind.clone()));
+        let select = table::Entity::find_by_id((arrived.queue.clone(), arrived.kind.clone()));
         let row = Self::locked(select, self.db.get_database_backend())
             .one(&txn)
             .await?
-            .ok_or_else(|| anyhow::anyhow!("the alert record of {}/{} vanished", group.queue, group.kind))?;
+            .ok_or_else(|| anyhow::anyhow!("the alert record of {}/{} vanished", arrived.queue, arrived.kind))?;
         let mut record = Self::record(&row);
-        record.add(group, now);
+        record.add(arrived);
         let announce = record.take_if_due(now, cooldown);
         Self::write(row, &record).update(&txn).await?;
         txn.commit().await?;

@@ -46,6 +46,17 @@ pub struct DeadLetterGroup {
 }
 
 impl DeadLetterGroup {
+    fn arrived(&self) -> Waiting {
+        Waiting {
+            queue: self.queue.clone(),
+            kind: self.kind.clone(),
+            count: self.count,
+            since: self.since,
+            first_error: self.first_error.clone(),
+            last_error: self.last_error.clone(),
+        }
+    }
+
     fn announcing(waiting: Waiting, replay_hint: &ReplayHint) -> Self {
         Self {
             replay_hint: replay_hint(&waiting.queue, &waiting.kind),
@@ -173,7 +184,7 @@ async fn announce(
                 }
                 let mut now_due = Vec::new();
                 for group in group(&arrivals, &replay_hint) {
-                    match settings.ledger.add(&group, crate::now(), settings.cooldown).await {
+                    match settings.ledger.add(&group.arrived(), crate::now(), settings.cooldown).await {
                         Ok(Some(waiting)) => now_due.push(DeadLetterGroup::announcing(waiting, &replay_hint)),
                         Ok(None) => {}
                         // Better one alert too many than a dead letter nobody hears of.
