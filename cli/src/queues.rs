@@ -256,6 +256,12 @@ pub async fn dlq(ctx: &AppContext, action: DlqAction, format: Format) -> anyhow:
                 return print_dead(format, &jobs);
             }
             let replayed = replay_with_progress(transport.as_ref(), &queue, &selector).await?;
+            if replayed > 0 && transport.stats(&queue).await?.dead == 0 {
+                // The alerts said these jobs died: say they are back, once, when none are left.
+                if let Err(err) = tasklane_worker::alert_sink(ctx).cleared(&queue, replayed).await {
+                    eprintln!("warning: cannot announce the replay: {err:#}");
+                }
+            }
             report(format, "replayed", replayed)
         }
         DlqAction::Purge { queue, selection, yes } => {

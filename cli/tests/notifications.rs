@@ -30,7 +30,10 @@ fn check_webhook_shape(body: &Value) -> Result<(), String> {
     if content.is_empty() || content.chars().count() > 2000 {
         return Err("content must be 1 to 2000 characters".into());
     }
-    let embeds = body["embeds"].as_array().ok_or("embeds must be an array")?;
+    let embeds = match body.get("embeds") {
+        None => &Vec::new(),
+        Some(embeds) => embeds.as_array().ok_or("embeds must be an array")?,
+    };
     if embeds.len() > 10 {
         return Err("at most 10 embeds".into());
     }
@@ -108,6 +111,7 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     tasklane_testkit::assert_local_aws();
     let discord = Discord::default();
     let webhook = discord.start().await;
+    let webhook_for_replay = webhook.clone();
     let sender = format!("tasklane-{}@example.com", tasklane_core::auth::tokens::new_id().to_lowercase());
     let from = sender.clone();
     let (ctx, _dir) = fresh_context(move |config| {
@@ -157,17 +161,24 @@ async fn ses_outage_dead_letters_alerts_once_and_replay_sends_each_email_once() 
     assert!(tasklane_testkit::emulated_emails_from(&sender).await.is_empty());
 
     // The endpoint is back: the operator replays, a healthy worker sends each email once.
-    let replay = std::process::Command::new(env!("CARGO_BIN_EXE_tasklane"))
+    let mut replay = std::process::Command::new(env!("CARGO_BIN_EXE_tasklane"));
+    replay
         .args(["dlq", "replay", "email", "--kind", "email.send", "-o", "json"])
         .env("TASKLANE_DATA_DIR", &ctx.config.data_dir)
         .env("TASKLANE_DATABASE_URL", ctx.config.database_url.expose_secret())
         .env("TASKLANE_JWT_SECRET", tasklane_testkit::JWT_SECRET)
-        .env_remove("TASKLANE_QUEUE")
-        .output()
-        .unwrap();
+        .env("TASKLANE_DISCORD_WEBHOOK_URL", &webhook_for_replay)
+        .env_remove("TASKLANE_QUEUE");
+    // Off the test's runtime thread, which serves the Discord stand-in the CLI posts to.
+    let replay = tokio::task::spawn_blocking(move || replay.output()).await.unwrap().unwrap();
     assert!(replay.status.success(), "{}", String::from_utf8_lossy(&replay.stderr));
     let replayed: Value = serde_json::from_slice(&replay.stdout).unwrap();
     assert_eq!(replayed, json!({ "replayed": 2 }));
+    // The replay emptied the dead letters: one message says so.
+    let after_replay = discord.accepted.lock().unwrap().clone();
+    assert_eq!(after_replay.len(), 2, "{after_replay:?}");
+    let cleared = after_replay[1]["content"].as_str().unwrap();
+    assert!(cleared.contains("2 dead jobs of queue email replayed"), "{cleared}");
 
     let stop_healthy = start(ctx.clone(), tasklane_core::jobs::configured_registry(&ctx.config).unwrap());
     wait_until("both emails in SES", PATIENCE, async || {

@@ -75,6 +75,12 @@ impl DeadLetterGroup {
 pub trait AlertSink: Send + Sync {
     /// Delivers one batched alert.
     async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()>;
+
+    /// Says that a replay of `replayed` jobs emptied `queue`'s dead letters.
+    async fn cleared(&self, queue: &str, replayed: u64) -> anyhow::Result<()> {
+        tracing::info!(queue, replayed, "dead letters replayed; none are left");
+        Ok(())
+    }
 }
 
 /// Writes alerts to the log at warning level.

@@ -122,7 +122,7 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
     let metrics = http_get(port, "/metrics").unwrap();
     assert!(metrics.contains("tasklane_jobs_total"), "{metrics}");
-    assert!(metrics.contains("tasklane_job_queue_latency_seconds_bucket"), "histograms export buckets: {metrics}");
+    assert!(metrics.contains("tasklane_job_queue_wait_seconds_bucket"), "histograms export buckets: {metrics}");
 
     // SIGTERM: it stops taking jobs and exits cleanly within the grace period.
     queue.enqueue(events(200)).await.unwrap();

@@ -94,17 +94,29 @@ fn retry_after(headers: &reqwest::header::HeaderMap, body: &Value) -> Duration {
 #[async_trait::async_trait]
 impl AlertSink for DiscordSink {
     async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
-        let sent = self.post(groups, dropped).await;
-        crate::telemetry::count_outbound("discord", if sent.is_ok() { "ok" } else { "unavailable" });
-        sent
+        self.post(&payload(groups, dropped)).await
+    }
+
+    async fn cleared(&self, queue: &str, replayed: u64) -> anyhow::Result<()> {
+        let content = format!(
+            "✅ **{replayed} dead job{} of queue {} replayed**; its dead letters are empty",
+            if replayed == 1 { "" } else { "s" },
+            clip(queue, 200)
+        );
+        self.post(&json!({ "content": content, "allowed_mentions": { "parse": [] } })).await
     }
 }
 
 impl DiscordSink {
-    async fn post(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
-        let body = payload(groups, dropped);
+    async fn post(&self, body: &Value) -> anyhow::Result<()> {
+        let sent = self.post_once(body).await;
+        crate::telemetry::count_outbound("discord", if sent.is_ok() { "ok" } else { "unavailable" });
+        sent
+    }
+
+    async fn post_once(&self, body: &Value) -> anyhow::Result<()> {
         for _ in 0..MAX_TRIES {
-            let response = self.client.post(self.url.expose_secret()).json(&body).send().await.map_err(unreachable)?;
+            let response = self.client.post(self.url.expose_secret()).json(body).send().await.map_err(unreachable)?;
             let status = response.status();
             if status.is_success() {
                 return Ok(());
