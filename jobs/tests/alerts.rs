@@ -1,5 +1,6 @@
-//! Dead-letter alerts spaced out across worker replicas: the first dead letter of a queue and
-//! kind is announced at once, the rest within the cooldown are summed up in one more message.
+//! Dead-letter alerts: a burst is one message grouped by queue and kind, and across worker
+//! replicas the first dead letter of a queue and kind is announced at once while the rest
+//! within the cooldown are summed up in one more message.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -30,6 +31,28 @@ fn replica(sink: Arc<Recorder>, db: &sea_orm::DatabaseConnection, cooldown: Dura
         ledger: Arc::new(SqlAlertLedger::new(db.clone())),
     };
     Alerts::start_with(sink, hint, settings)
+}
+
+#[tokio::test]
+async fn a_burst_becomes_one_grouped_alert() {
+    let recorder = Arc::new(Recorder::default());
+    let hint: ReplayHint = Arc::new(|queue, kind| format!("ops replay {queue} --kind {kind}"));
+    let alerts = Alerts::start(recorder.clone(), Duration::from_millis(100), hint);
+    for i in 0..50 {
+        let kind = if i % 10 == 0 { "invoice.send" } else { "order.placed" };
+        alerts.dead_lettered(DeadLetter { queue: "orders".into(), kind: kind.into(), error: format!("boom {i}") });
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while recorder.0.lock().await.is_empty() {
+        assert!(std::time::Instant::now() < deadline, "no alert was sent");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = recorder.0.lock().await.clone();
+    assert_eq!(sent.len(), 1, "one alert for the whole burst");
+    assert_eq!(sent[0].len(), 2);
+    let orders = sent[0].iter().find(|g| g.kind == "order.placed").unwrap();
+    assert_eq!((orders.count, orders.first_error.as_str(), orders.last_error.as_str()), (45, "boom 1", "boom 49"));
+    assert_eq!(orders.replay_hint, "ops replay orders --kind order.placed");
 }
 
 /// The production shape scaled down 100 times: ten emails dead-lettered over four minutes
