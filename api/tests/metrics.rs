@@ -83,6 +83,12 @@ async fn the_api_and_the_worker_export_their_metrics_after_real_traffic() {
 
     let api = scrape(&api_url).await;
     let worker = scrape(&worker_url).await;
+    // scripts/test checks the scrapes with promtool and the alert rules' metric names against them.
+    if let Some(dir) = std::env::var_os("TASKLANE_METRICS_DUMP_DIR") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("api.prom"), &api).unwrap();
+        std::fs::write(std::path::Path::new(&dir).join("worker.prom"), &worker).unwrap();
+    }
     // One process here, so both show the same series; in production each shows its own.
     for text in [&api, &worker] {
         let s = samples(text);

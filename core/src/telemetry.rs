@@ -25,6 +25,8 @@ pub fn install(service: &'static str) -> anyhow::Result<PrometheusHandle> {
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), DURATION_BUCKETS)?
         .install_recorder()?;
     let handle = HANDLE.get_or_init(|| handle).clone();
+    describe();
+    tasklane_jobs::runtime::describe_metrics();
     metrics::gauge!("tasklane_build_info", "service" => service, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
     let upkeep = handle.clone();
     tokio::spawn(async move {
@@ -35,6 +37,40 @@ pub fn install(service: &'static str) -> anyhow::Result<PrometheusHandle> {
         }
     });
     Ok(handle)
+}
+
+/// The help text of the application's metrics (the job platform describes its own).
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_gauge!("tasklane_build_info", "Always 1; the labels name the service and its version.");
+    describe_gauge!("tasklane_db_pool_connections", "Database pool connections by state (in_use, idle).");
+    describe_counter!("tasklane_http_requests_total", "API requests answered, by route template, method and status.");
+    describe_histogram!(
+        "tasklane_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer an API request, by route template, method and status."
+    );
+    describe_gauge!("tasklane_http_requests_in_flight", "API requests being answered.");
+    describe_gauge!(
+        "tasklane_queue_jobs",
+        "Jobs per queue and state (ready, in_flight, delayed, dead_letter), sampled."
+    );
+    describe_gauge!(
+        "tasklane_queue_oldest_ready_age_seconds",
+        Unit::Seconds,
+        "Age of a queue's oldest ready job, sampled."
+    );
+    describe_gauge!("tasklane_outbox_backlog_events", "Task events not yet published to the events queue.");
+    describe_gauge!(
+        "tasklane_outbox_oldest_age_seconds",
+        Unit::Seconds,
+        "How long the oldest unpublished event has waited."
+    );
+    describe_counter!("tasklane_notifications_total", "Notifications by channel and outcome.");
+    describe_counter!("tasklane_outbound_requests_total", "Calls to outside services (ses, discord) by outcome.");
+    describe_counter!("tasklane_reports_generated_total", "Reports built, by period.");
+    describe_histogram!("tasklane_report_generation_seconds", Unit::Seconds, "Time to build one report.");
+    describe_counter!("tasklane_events_archived_total", "Task events copied to the archive.");
 }
 
 /// The metrics in Prometheus's text format, with the database pool sampled now.

@@ -160,6 +160,25 @@ async fn run_job<C: Clone + Send + Sync + 'static>(
     result.map_err(|err| Box::new(err) as BoxDynError)
 }
 
+/// Gives the platform's metrics their help text in the process's recorder (call it once the
+/// recorder is installed).
+pub fn describe_metrics() {
+    use metrics::{Unit, describe_counter, describe_histogram};
+    describe_counter!("tasklane_jobs_enqueued_total", "Jobs handed to the transport, by queue and kind.");
+    describe_counter!(
+        "tasklane_jobs_total",
+        "Job runs by queue, kind and outcome (success, retry, failure, dead_letter)."
+    );
+    describe_histogram!(
+        "messaging_process_duration_seconds",
+        Unit::Seconds,
+        "How long a job ran (OpenTelemetry messaging.process.duration)."
+    );
+    describe_histogram!("tasklane_job_queue_wait_seconds", Unit::Seconds, "Time from enqueue to the start of a run.");
+    describe_counter!("tasklane_alerts_sent_total", "Dead-letter alerts sent.");
+    describe_counter!("tasklane_alerts_failed_total", "Dead-letter alerts that could not be sent.");
+}
+
 /// How a run of a job ended, as `tasklane_jobs_total` counts it.
 #[derive(Clone, Copy)]
 enum Outcome {
