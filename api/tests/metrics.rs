@@ -9,7 +9,7 @@ mod common;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::spawn_app;
+use common::spawn_app_with;
 use serde_json::json;
 use tasklane_jobs::NewJob;
 use tasklane_testkit::wait_until;
@@ -49,7 +49,12 @@ async fn scrape(url: &str) -> String {
 #[tokio::test]
 async fn the_api_and_the_worker_export_their_metrics_after_real_traffic() {
     let handle = tasklane_core::telemetry::install("api").unwrap();
-    let app = spawn_app().await;
+    // Alerts go to a Discord webhook nobody answers, so the outside-call counter has a sample.
+    let app = spawn_app_with(|config| {
+        config.notify.discord_webhook_url = Some("http://127.0.0.1:9/api/webhooks/1/token".to_owned().into());
+        config.notify.alert_window_secs = 0;
+    })
+    .await;
     let _workers = app.start_workers();
     let kim = app.user("kim").await;
     let lee = app.user("lee").await;
@@ -68,7 +73,9 @@ async fn the_api_and_the_worker_export_their_metrics_after_real_traffic() {
     transport.enqueue(vec![unknown]).await.unwrap();
     wait_until("the events, notifications and the dead letter", PATIENCE, async || {
         let now = samples(&handle.render());
-        app.inbox(&lee).await.len() == 5 && total(&now, "tasklane_jobs_total", &["outcome=\"failure\""]) == 1.0
+        app.inbox(&lee).await.len() == 5
+            && total(&now, "tasklane_jobs_total", &["outcome=\"failure\""]) == 1.0
+            && total(&now, "tasklane_outbound_requests_total", &["service=\"discord\""]) == 1.0
     })
     .await;
     tasklane_worker::telemetry::sample(&app.ctx, transport.as_ref()).await;
@@ -116,6 +123,10 @@ async fn the_api_and_the_worker_export_their_metrics_after_real_traffic() {
         assert_eq!(total(&s, "tasklane_notifications_total", &["channel=\"in_app\"", "outcome=\"delivered\""]), 5.0);
         assert!(total(&s, "tasklane_db_pool_connections", &["state=\"idle\""]) >= 1.0, "{text}");
         assert_eq!(total(&s, "tasklane_build_info", &["service=\"api\""]), 1.0);
+        assert_eq!(
+            total(&s, "tasklane_outbound_requests_total", &["service=\"discord\"", "outcome=\"unavailable\""]),
+            1.0
+        );
         // Low cardinality: no ids, no addresses.
         assert!(!text.contains("/api/tasks/999999") && !text.contains("@example.com"));
     }
