@@ -35,6 +35,8 @@ COPY --from=builder /src/target/dist/tasklane-api /usr/local/bin/tasklane-api
 ENV TASKLANE_LISTEN=0.0.0.0:8080 TASKLANE_METRICS_LISTEN=0.0.0.0:9464
 EXPOSE 8080 9464
 USER 65532:65532
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/tasklane-api", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tasklane-api"]
 
 FROM runtime AS worker
@@ -43,6 +45,8 @@ COPY --from=builder /src/target/dist/tasklane-worker /usr/local/bin/tasklane-wor
 ENV TASKLANE_WORKER_LISTEN=0.0.0.0:8081
 EXPOSE 8081
 USER 65532:65532
+HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=3 \
+  CMD ["/usr/local/bin/tasklane-worker", "healthcheck"]
 ENTRYPOINT ["/usr/local/bin/tasklane-worker"]
 
 # The operator CLI: migrations, `queues init`, `archive init`, dead letters, reports.

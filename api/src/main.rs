@@ -1,14 +1,19 @@
 //! `tasklane-api`: the HTTP API alone, for production containers. Migrations are run by
 //! `tasklane migrate up` (or the embedded `tasklane serve`), never implicitly here on MySQL.
+//! `tasklane-api healthcheck` asks a running API whether it is alive.
 
 use anyhow::Context;
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
     let config = Config::load(config_file.as_deref())?;
+    // `tasklane-api healthcheck`: the image's HEALTHCHECK, asking the running API.
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return Ok(tasklane_core::process::healthcheck(config.listen, "/healthz"));
+    }
     tasklane_core::process::init_logging(config.log_format);
     let listen = config.listen;
     let migrate = config.is_sqlite();
@@ -24,5 +29,5 @@ async fn main() -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(%listen, "tasklane-api listening");
     tasklane_api::serve_until_signalled(ctx, listener).await?;
-    Ok(())
+    Ok(std::process::ExitCode::SUCCESS)
 }

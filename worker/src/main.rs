@@ -1,14 +1,19 @@
 //! `tasklane-worker`: the job workers and the outbox relay, for production containers.
-//! Serves `/healthz`, `/readyz` and `/metrics` on `TASKLANE_WORKER_LISTEN`.
+//! Serves `/healthz`, `/readyz` and `/metrics` on `TASKLANE_WORKER_LISTEN`;
+//! `tasklane-worker healthcheck` asks a running worker whether it is alive.
 
 use anyhow::Context;
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
     let config = Config::load(config_file.as_deref())?;
+    // `tasklane-worker healthcheck`: the image's HEALTHCHECK, asking the running worker.
+    if std::env::args().nth(1).as_deref() == Some("healthcheck") {
+        return Ok(tasklane_core::process::healthcheck(config.worker.listen, "/healthz"));
+    }
     tasklane_core::process::init_logging(config.log_format);
     let listen = config.worker.listen;
     let migrate = config.is_sqlite();
@@ -24,5 +29,6 @@ async fn main() -> anyhow::Result<()> {
             tracing::error!(error = %err, "health endpoint stopped");
         }
     });
-    tasklane_worker::run_with(app, transport, registry, tasklane_core::process::shutdown_signal()).await
+    tasklane_worker::run_with(app, transport, registry, tasklane_core::process::shutdown_signal()).await?;
+    Ok(std::process::ExitCode::SUCCESS)
 }

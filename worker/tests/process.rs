@@ -123,6 +123,9 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     let metrics = http_get(port, "/metrics").unwrap();
     assert!(metrics.contains("tasklane_jobs_total"), "{metrics}");
     assert!(metrics.contains("tasklane_job_queue_wait_seconds_bucket"), "histograms export buckets: {metrics}");
+    // The image's health check: the binary asks its own listener.
+    let healthcheck = || worker_command(&ctx, "probe", port, 30).arg("healthcheck").status().unwrap();
+    assert!(healthcheck().success());
 
     // SIGTERM: it stops taking jobs and exits cleanly within the grace period.
     queue.enqueue(events(200)).await.unwrap();
@@ -139,6 +142,7 @@ async fn a_killed_worker_loses_no_jobs_and_a_terminated_one_drains() {
     assert!(status.success(), "{status:?}");
     let after = queue.stats("events").await.unwrap();
     assert_eq!(after.in_flight, 0, "jobs still held after a clean shutdown: {after:?}");
+    assert!(!healthcheck().success(), "a stopped worker is not healthy");
 }
 
 fn mail_files(ctx: &tasklane_core::AppContext) -> usize {
