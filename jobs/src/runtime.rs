@@ -160,6 +160,22 @@ async fn run_job<C: Clone + Send + Sync + 'static>(
     result.map_err(|err| Box::new(err) as BoxDynError)
 }
 
+/// When a worker loop of this process last made progress — claimed jobs, found its queue
+/// empty, failed to reach it, or finished a job — in milliseconds since the epoch (0: never).
+static LAST_BEAT_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+fn beat() {
+    LAST_BEAT_MS.store(crate::now().timestamp_millis(), std::sync::atomic::Ordering::Relaxed);
+}
+
+/// How long ago a worker loop of this process last made progress; `None` before the first.
+/// A liveness probe reads it: a worker whose loops stopped turning (every slot stuck in a job
+/// that never ends, a wedged runtime) goes stale, whatever its dependencies say.
+pub fn since_last_beat() -> Option<Duration> {
+    let last = LAST_BEAT_MS.load(std::sync::atomic::Ordering::Relaxed);
+    (last > 0).then(|| Duration::from_millis(u64::try_from(crate::now().timestamp_millis() - last).unwrap_or(0)))
+}
+
 /// Gives the platform's metrics their help text in the process's recorder (call it once the
 /// recorder is installed).
 pub fn describe_metrics() {
@@ -265,6 +281,7 @@ impl<C: Clone + Send + Sync + 'static> apalis_core::worker::ext::ack::Acknowledg
             }),
         };
         async move {
+            beat();
             let Some(delivery) = delivery else { return Ok(()) };
             shared.in_flight.remove(&delivery.id);
             let runtime = &shared.runtime;
@@ -356,6 +373,7 @@ fn backend<C: Clone + Send + Sync + 'static>(
         futures_util::stream::unfold(state, move |(shared, queue, mut buffer, mut failures)| async move {
             let runtime = &shared.runtime;
             loop {
+                beat();
                 if let Some(delivery) = buffer.pop_front() {
                     let waited = (crate::now() - delivery.enqueued_at).to_std().unwrap_or_default();
                     metrics::histogram!("tasklane_job_queue_wait_seconds", "queue" => delivery.queue.clone())

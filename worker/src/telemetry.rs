@@ -28,13 +28,33 @@ struct Probe {
 /// The worker's health and metrics routes.
 pub fn router(app: AppContext, transport: Arc<dyn Transport>, metrics: PrometheusHandle) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route("/healthz", get(alive))
         .route("/readyz", get(ready))
         .route(
             "/metrics",
             get(|State(probe): State<Probe>| async move { tasklane_core::telemetry::render(&probe.metrics, &probe.app.db) }),
         )
         .with_state(Probe { app, transport, metrics })
+}
+
+/// How long the worker loops may go without progress before the worker counts as stalled:
+/// an idle loop turns at least every 20 s (the SQS long poll), a failing one every 5 s.
+const STALLED_AFTER: Duration = Duration::from_secs(120);
+
+/// Liveness from the worker's own loops, never from a dependency: a database or queue outage
+/// makes the worker unready, not dead, so it is not restarted for what a restart cannot mend.
+async fn alive() -> impl IntoResponse {
+    match tasklane_jobs::runtime::since_last_beat() {
+        Some(age) if stalled(age) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "stalled", "seconds_since_progress": age.as_secs() })),
+        ),
+        _ => (StatusCode::OK, Json(json!({ "status": "ok" }))),
+    }
+}
+
+fn stalled(since_progress: Duration) -> bool {
+    since_progress > STALLED_AFTER
 }
 
 async fn ready(State(probe): State<Probe>) -> impl IntoResponse {
@@ -95,5 +115,17 @@ pub async fn sample(app: &AppContext, transport: &dyn Transport) {
             metrics::gauge!("tasklane_outbox_oldest_age_seconds").set(age);
         }
         Err(err) => tracing::warn!(error = %err, "cannot sample the outbox backlog"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_worker_is_stalled_only_when_its_loops_stopped_turning_for_two_minutes() {
+        assert!(!stalled(Duration::from_secs(20)), "an SQS long poll");
+        assert!(!stalled(STALLED_AFTER));
+        assert!(stalled(STALLED_AFTER + Duration::from_secs(1)));
     }
 }
