@@ -180,9 +180,16 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let metrics_listen = config.metrics_listen;
     let ctx = AppContext::start(config, true).await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    // The all-in-one server starts without its metrics rather than not at all when their port
+    // is taken; the production binaries refuse to start instead.
     if let Some(metrics_listen) = metrics_listen {
-        let metrics_listener = tasklane_api::metrics::bind_metrics(metrics_listen).await?;
-        tasklane_api::metrics::serve_metrics("serve", metrics_listener, ctx.db.clone())?;
+        match tasklane_api::metrics::bind_metrics(metrics_listen).await {
+            Ok(metrics_listener) => tasklane_api::metrics::serve_metrics("serve", metrics_listener, ctx.db.clone())?,
+            Err(err) => {
+                tracing::warn!(error = %format!("{err:#}"), "serving without /metrics");
+                eprintln!("warning: {err:#}; serving without /metrics");
+            }
+        }
     }
     tracing::info!(%listen, "tasklane serving (API, workers, outbox relay)");
     if std::io::stderr().is_terminal() {
