@@ -102,51 +102,63 @@ fn operators_manage_users_from_the_cli() {
     assert!(!env.run(&["users", "create", "c@example.com", "--name", "C", "--password", "x"], None).status.success());
 }
 
-#[test]
-fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
-    use std::io::{Read, Write as _};
-    use std::net::TcpStream;
-    use std::time::{Duration, Instant};
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
 
-    let env = Env::new();
-    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let (port, metrics_port) = (free_port(), free_port());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tasklane"))
+/// `tasklane serve` on the embedded defaults in `env`, on `port`, with metrics on `metrics_listen`.
+fn serve(env: &Env, port: u16, metrics_listen: &str) -> std::process::Child {
+    Command::new(env!("CARGO_BIN_EXE_tasklane"))
         .arg("serve")
         .env("TASKLANE_DATA_DIR", &env.dir)
         .env("TASKLANE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("TASKLANE_METRICS_LISTEN", format!("127.0.0.1:{metrics_port}"))
+        .env("TASKLANE_METRICS_LISTEN", metrics_listen)
         .env_remove("TASKLANE_DATABASE_URL")
         .env_remove("TASKLANE_JWT_SECRET")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    let get_from = |port: u16, path: &str| -> Option<String> {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-        write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-        let mut reply = String::new();
-        stream.read_to_string(&mut reply).ok()?;
-        Some(reply)
-    };
-    let get = |path: &str| get_from(port, path);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let ready = loop {
-        if let Some(reply) = get("/readyz") {
-            break reply;
+        .unwrap()
+}
+
+fn http_get(port: u16, path: &str) -> Option<String> {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).ok()?;
+    Some(reply)
+}
+
+/// The first answer of `/readyz` on `port`, waiting up to 30 s for one.
+fn first_readiness(port: u16) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(reply) = http_get(port, "/readyz") {
+            return reply;
         }
-        assert!(Instant::now() < deadline, "serve did not answer");
-        std::thread::sleep(Duration::from_millis(100));
-    };
+        assert!(std::time::Instant::now() < deadline, "serve did not answer");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
+    use std::time::{Duration, Instant};
+
+    let env = Env::new();
+    let (port, metrics_port) = (free_port(), free_port());
+    let mut child = serve(&env, port, &format!("127.0.0.1:{metrics_port}"));
+    let ready = first_readiness(port);
     assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
     // The embedded defaults made their own database and signing key.
     assert!(env.dir.join("tasklane.db").exists());
     assert!(env.dir.join("jwt-secret").exists());
     // Metrics on their own listener, not on the public one.
-    let metrics = get_from(metrics_port, "/metrics").unwrap();
+    let metrics = http_get(metrics_port, "/metrics").unwrap();
     assert!(metrics.contains("tasklane_build_info{service=\"serve\""), "{metrics}");
     assert!(metrics.contains("tasklane_http_requests_total{route=\"/readyz\""), "{metrics}");
-    assert!(get("/metrics").unwrap().starts_with("HTTP/1.0 404"));
+    assert!(http_get(port, "/metrics").unwrap().starts_with("HTTP/1.0 404"));
 
     let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
     assert!(killed.success());
@@ -159,6 +171,18 @@ fn serve_runs_on_the_embedded_defaults_and_drains_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn serve_starts_without_metrics_when_their_port_is_taken() {
+    let env = Env::new();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free_port();
+    let mut child = serve(&env, port, &taken.local_addr().unwrap().to_string());
+    let ready = first_readiness(port);
+    assert!(ready.starts_with("HTTP/1.0 200"), "{ready}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 #[test]
