@@ -44,7 +44,6 @@ impl AppContext {
         if migrate {
             db::migrate_up(&db).await?;
         }
-        db::refresh_planner_statistics(&db).await?;
         let secret = tokens::load_or_create_secret(&config)?;
         let tokens = TokenKeys::new(&secret, &config.auth);
         Ok(Self {

@@ -40,18 +40,6 @@ pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
 
-/// Refreshes SQLite's planner statistics where they are missing or stale (`PRAGMA optimize`),
-/// so a filtered list sorts from the sort's index instead of sorting every row the filter
-/// selects; MySQL keeps its own. Cheap when nothing changed.
-pub async fn refresh_planner_statistics(db: &DatabaseConnection) -> anyhow::Result<()> {
-    use sea_orm::ConnectionTrait;
-    if db.get_database_backend() == sea_orm::DbBackend::Sqlite {
-        // 0x10002: also analyse tables that never were, with a bounded effort per table.
-        db.execute_unprepared("PRAGMA optimize=0x10002").await.context("cannot refresh SQLite's statistics")?;
-    }
-    Ok(())
-}
-
 /// Each migration's name and whether it has been applied.
 pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
     let migrations = Migrator::get_migration_with_status(db).await?;

@@ -1,6 +1,5 @@
 //! Periodic clean-up of rows that only matter for a while: sign-in counters whose window has
-//! passed, expired refresh tokens, and sessions that can no longer be used. The same run
-//! refreshes SQLite's planner statistics as the tables grow.
+//! passed, expired refresh tokens, and sessions that can no longer be used.
 
 use chrono::Duration;
 use sea_orm::sea_query::Query;
@@ -11,9 +10,8 @@ use tasklane_jobs::Job;
 
 use crate::{AppContext, Result, auth::throttle, queues};
 
-/// Removes expired sign-in counters, refresh tokens and sessions and refreshes SQLite's
-/// statistics; scheduled on the maintenance queue, so it runs once per period however many
-/// replicas there are.
+/// Removes expired sign-in counters, refresh tokens and sessions; scheduled on the
+/// maintenance queue, so it runs once per period however many replicas there are.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PruneExpired {
     /// The run's time slot.

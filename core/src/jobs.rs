@@ -110,7 +110,6 @@ pub fn registry(policies: RetryPolicies) -> Registry<JobServices> {
             Ok(())
         })
         .register(|ctx: JobContext, _: PruneExpired| async move {
-            crate::db::refresh_planner_statistics(&ctx.state.app.db).await?;
             let pruned = housekeeping::prune(&ctx.state.app).await?;
             if pruned != housekeeping::Pruned::default() {
                 tracing::info!(?pruned, "pruned expired sessions, tokens and sign-in counters");

@@ -15,7 +15,7 @@ use sea_orm::{
 };
 
 /// Dead letters of one queue and kind waiting to be announced.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Waiting {
     /// Queue.
     pub queue: String,

@@ -9,7 +9,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
@@ -26,47 +25,19 @@ pub struct DeadLetter {
     pub error: String,
 }
 
-/// Dead letters of one queue and kind within one window.
+/// Dead letters of one queue and kind to announce, and how to replay them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct DeadLetterGroup {
-    /// Queue.
-    pub queue: String,
-    /// Job kind.
-    pub kind: String,
-    /// How many died.
-    pub count: u64,
-    /// When the first of them died.
-    pub since: DateTime<Utc>,
-    /// The first one's error.
-    pub first_error: String,
-    /// The last one's error.
-    pub last_error: String,
+    /// What died: queue, kind, how many, since when, the first and last error.
+    #[serde(flatten)]
+    pub dead: Waiting,
     /// How an operator puts them back (a command line, a link), from the application.
     pub replay_hint: String,
 }
 
 impl DeadLetterGroup {
-    fn arrived(&self) -> Waiting {
-        Waiting {
-            queue: self.queue.clone(),
-            kind: self.kind.clone(),
-            count: self.count,
-            since: self.since,
-            first_error: self.first_error.clone(),
-            last_error: self.last_error.clone(),
-        }
-    }
-
-    fn announcing(waiting: Waiting, replay_hint: &ReplayHint) -> Self {
-        Self {
-            replay_hint: replay_hint(&waiting.queue, &waiting.kind),
-            queue: waiting.queue,
-            kind: waiting.kind,
-            count: waiting.count,
-            since: waiting.since,
-            first_error: waiting.first_error,
-            last_error: waiting.last_error,
-        }
+    fn announcing(dead: Waiting, replay_hint: &ReplayHint) -> Self {
+        Self { replay_hint: replay_hint(&dead.queue, &dead.kind), dead }
     }
 }
 
@@ -90,8 +61,10 @@ pub struct LogSink;
 impl AlertSink for LogSink {
     async fn send(&self, groups: &[DeadLetterGroup], dropped: u64) -> anyhow::Result<()> {
         for group in groups {
-            tracing::warn!(queue = %group.queue, kind = %group.kind, count = group.count,
-                first_error = %group.first_error, replay = %group.replay_hint, dropped, "jobs dead-lettered");
+            let dead = &group.dead;
+            tracing::warn!(queue = %dead.queue, kind = %dead.kind, count = dead.count,
+                first_error = %dead.first_error, last_error = %dead.last_error, replay = %group.replay_hint,
+                dropped, "jobs dead-lettered");
         }
         Ok(())
     }
@@ -146,18 +119,17 @@ pub struct AlertSettings {
 }
 
 /// Groups arrivals by queue and kind, keeping the count and the first and last error.
-pub fn group(arrivals: &[DeadLetter], replay_hint: &ReplayHint) -> Vec<DeadLetterGroup> {
+fn group(arrivals: &[DeadLetter]) -> Vec<Waiting> {
     let now = crate::now();
-    let mut groups: BTreeMap<(String, String), DeadLetterGroup> = BTreeMap::new();
+    let mut groups: BTreeMap<(String, String), Waiting> = BTreeMap::new();
     for dead in arrivals {
-        let group = groups.entry((dead.queue.clone(), dead.kind.clone())).or_insert_with(|| DeadLetterGroup {
+        let group = groups.entry((dead.queue.clone(), dead.kind.clone())).or_insert_with(|| Waiting {
             queue: dead.queue.clone(),
             kind: dead.kind.clone(),
             count: 0,
             since: now,
             first_error: dead.error.clone(),
             last_error: dead.error.clone(),
-            replay_hint: replay_hint(&dead.queue, &dead.kind),
         });
         group.count += 1;
         group.last_error.clone_from(&dead.error);
@@ -189,14 +161,14 @@ async fn announce(
                     arrivals.push(next);
                 }
                 let mut now_due = Vec::new();
-                for group in group(&arrivals, &replay_hint) {
-                    match settings.ledger.add(&group.arrived(), crate::now(), settings.cooldown).await {
+                for arrived in group(&arrivals) {
+                    match settings.ledger.add(&arrived, crate::now(), settings.cooldown).await {
                         Ok(Some(waiting)) => now_due.push(DeadLetterGroup::announcing(waiting, &replay_hint)),
                         Ok(None) => {}
                         // Better one alert too many than a dead letter nobody hears of.
                         Err(err) => {
                             tracing::warn!(error = %format!("{err:#}"), "cannot record the dead letters; announcing them now");
-                            now_due.push(group);
+                            now_due.push(DeadLetterGroup::announcing(arrived, &replay_hint));
                         }
                     }
                 }

@@ -50,9 +50,10 @@ async fn a_burst_becomes_one_grouped_alert() {
     let sent = recorder.0.lock().await.clone();
     assert_eq!(sent.len(), 1, "one alert for the whole burst");
     assert_eq!(sent[0].len(), 2);
-    let orders = sent[0].iter().find(|g| g.kind == "order.placed").unwrap();
+    let orders_group = sent[0].iter().find(|g| g.dead.kind == "order.placed").unwrap();
+    let orders = &orders_group.dead;
     assert_eq!((orders.count, orders.first_error.as_str(), orders.last_error.as_str()), (45, "boom 1", "boom 49"));
-    assert_eq!(orders.replay_hint, "ops replay orders --kind order.placed");
+    assert_eq!(orders_group.replay_hint, "ops replay orders --kind order.placed");
 }
 
 /// The production shape scaled down 100 times: ten emails dead-lettered over four minutes
@@ -72,17 +73,17 @@ async fn ten_dead_letters_on_two_replicas_make_two_messages_that_add_up_to_ten()
         });
         tokio::time::sleep(Duration::from_millis(240)).await;
     }
-    let counted = async || sink.0.lock().await.iter().flatten().map(|g| g.count).sum::<u64>();
+    let counted = async || sink.0.lock().await.iter().flatten().map(|g| g.dead.count).sum::<u64>();
     common::wait_until("every dead letter to be announced", Duration::from_secs(15), async || counted().await == 10)
         .await;
     let sent = sink.0.lock().await.clone();
     assert_eq!(sent.len(), 2, "one message at once, one summary after the cooldown: {sent:#?}");
-    let (first, summary) = (&sent[0][0], &sent[1][0]);
+    let (first, summary) = (&sent[0][0].dead, &sent[1][0].dead);
     assert_eq!((first.count, first.first_error.as_str()), (1, "SES is down (0)"));
     assert_eq!(summary.count, 9);
     assert_eq!((summary.first_error.as_str(), summary.last_error.as_str()), ("SES is down (1)", "SES is down (9)"));
     assert!(summary.since > first.since);
-    assert_eq!(summary.replay_hint, "replay email --kind email.send");
+    assert_eq!(sent[1][0].replay_hint, "replay email --kind email.send");
     assert!(started.elapsed() >= cooldown, "the summary waited for the cooldown");
 
     // Once the cooldown is over again, the next dead letter is announced at once.

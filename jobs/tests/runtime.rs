@@ -330,8 +330,8 @@ async fn a_job_that_kills_its_workers_is_dead_lettered_unrun(queue: Arc<dyn Tran
     let (runs, alerts) = run_until_dead(queue.clone(), 1).await;
     assert_eq!(runs, 0, "the poison job ran again");
     assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!((alerts[0].kind.as_str(), alerts[0].count), ("test.echo", 1));
-    assert!(alerts[0].first_error.contains("delivered 4 times"), "{}", alerts[0].first_error);
+    assert_eq!((alerts[0].dead.kind.as_str(), alerts[0].dead.count), ("test.echo", 1));
+    assert!(alerts[0].dead.first_error.contains("delivered 4 times"), "{}", alerts[0].dead.first_error);
 }
 
 #[tokio::test]
@@ -373,7 +373,7 @@ async fn an_undecodable_redis_entry_is_dead_lettered_with_an_alert() {
         .unwrap();
     let (runs, alerts) = run_until_dead(Arc::new(queue), 1).await;
     assert_eq!(runs, 0);
-    assert_eq!(alerts[0].kind, tasklane_jobs::UNDECODABLE);
+    assert_eq!(alerts[0].dead.kind, tasklane_jobs::UNDECODABLE);
 }
 
 #[tokio::test]
@@ -387,5 +387,5 @@ async fn an_undecodable_sqs_message_is_dead_lettered_with_an_alert() {
     client.send_message().queue_url(url.queue_url().unwrap()).message_body("{not json").send().await.unwrap();
     let (runs, alerts) = run_until_dead(Arc::new(queue), 1).await;
     assert_eq!(runs, 0);
-    assert_eq!(alerts[0].kind, tasklane_jobs::UNDECODABLE);
+    assert_eq!(alerts[0].dead.kind, tasklane_jobs::UNDECODABLE);
 }

@@ -45,7 +45,7 @@ fn clip(text: &str, max: usize) -> String {
 
 /// The webhook body for one batch.
 pub fn payload(groups: &[DeadLetterGroup], dropped: u64) -> Value {
-    let total: u64 = groups.iter().map(|group| group.count).sum::<u64>() + dropped;
+    let total: u64 = groups.iter().map(|group| group.dead.count).sum::<u64>() + dropped;
     let mut content = format!(
         "⚠️ **{total} job{} dead-lettered** in {} queue/kind group{}",
         if total == 1 { "" } else { "s" },
@@ -62,16 +62,17 @@ pub fn payload(groups: &[DeadLetterGroup], dropped: u64) -> Value {
         .iter()
         .take(MAX_EMBEDS)
         .map(|group| {
+            let dead = &group.dead;
             json!({
-                "title": clip(&format!("{} × {} on queue {}", group.count, group.kind, group.queue), 256),
+                "title": clip(&format!("{} × {} on queue {}", dead.count, dead.kind, dead.queue), 256),
                 "color": 0xE0_3E_3E,
                 "fields": [
-                    { "name": "Queue", "value": clip(&group.queue, 1024), "inline": true },
-                    { "name": "Job kind", "value": clip(&group.kind, 1024), "inline": true },
-                    { "name": "Count", "value": group.count.to_string(), "inline": true },
-                    { "name": "Since", "value": group.since.format("%Y-%m-%d %H:%M:%S UTC").to_string(), "inline": true },
-                    { "name": "First error", "value": clip(&format!("```{}```", group.first_error), 1024) },
-                    { "name": "Last error", "value": clip(&format!("```{}```", group.last_error), 1024) },
+                    { "name": "Queue", "value": clip(&dead.queue, 1024), "inline": true },
+                    { "name": "Job kind", "value": clip(&dead.kind, 1024), "inline": true },
+                    { "name": "Count", "value": dead.count.to_string(), "inline": true },
+                    { "name": "Since", "value": dead.since.format("%Y-%m-%d %H:%M:%S UTC").to_string(), "inline": true },
+                    { "name": "First error", "value": clip(&format!("```{}```", dead.first_error), 1024) },
+                    { "name": "Last error", "value": clip(&format!("```{}```", dead.last_error), 1024) },
                     { "name": "Replay", "value": clip(&format!("`{}`", group.replay_hint), 1024) },
                 ],
                 "timestamp": crate::now().to_rfc3339(),
@@ -141,17 +142,20 @@ impl DiscordSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tasklane_jobs::alert_ledger::Waiting;
 
     #[test]
     fn the_payload_fits_discords_limits_and_names_the_replay_command() {
         let groups: Vec<DeadLetterGroup> = (0..12)
             .map(|i| DeadLetterGroup {
-                queue: "email".into(),
-                kind: format!("kind{i}"),
-                count: 2,
-                since: crate::now(),
-                first_error: "x".repeat(5000),
-                last_error: "y".into(),
+                dead: Waiting {
+                    queue: "email".into(),
+                    kind: format!("kind{i}"),
+                    count: 2,
+                    since: crate::now(),
+                    first_error: "x".repeat(5000),
+                    last_error: "y".into(),
+                },
                 replay_hint: format!("tasklane dlq replay email --kind kind{i}"),
             })
             .collect();
