@@ -287,17 +287,23 @@ impl RedisQueue {
         Ok(())
     }
 
-    /// One attempt at claiming (see [`Transport::claim`]).
-    async fn claim_once(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
-        self.ensure_group(queue).await?;
-        let mut conn = self.conn.clone();
-        self.promote
+    /// Moves up to [`PROMOTE_BATCH`] due delayed jobs of `queue` into its stream.
+    async fn promote_batch(&self, queue: &str) -> Result<u64> {
+        let promoted = self
+            .promote
             .key(self.delayed(queue))
             .key(self.stream(queue))
             .arg(now_ms())
             .arg(PROMOTE_BATCH)
-            .invoke_async::<i64>(&mut conn)
+            .invoke_async::<i64>(&mut self.conn.clone())
             .await?;
+        Ok(u64::try_from(promoted).unwrap_or(0))
+    }
+
+    /// One attempt at claiming (see [`Transport::claim`]).
+    async fn claim_once(&self, queue: &str, worker: &str, max: usize, lease: Duration) -> Result<Vec<Delivery>> {
+        self.ensure_group(queue).await?;
+        self.promote_batch(queue).await?;
         let mut deliveries = self.reclaim(queue, worker, max, lease).await?;
         if deliveries.len() < max {
             // Wait for new entries only when there is nothing else to hand out.
@@ -307,7 +313,7 @@ impl RedisQueue {
                 read.arg("BLOCK").arg(BLOCK_MS);
                 self.reader(queue, worker).await?
             } else {
-                conn.clone()
+                self.conn.clone()
             };
             let reply: Option<StreamReadReply> =
                 read.arg("STREAMS").arg(self.stream(queue)).arg(">").query_async(&mut reader).await?;
@@ -514,6 +520,17 @@ impl Transport for RedisQueue {
 
     fn lost_queues(&self) -> Vec<String> {
         self.lost.lock().map(|mut lost| std::mem::take(&mut *lost)).unwrap_or_default()
+    }
+
+    async fn promote_due(&self, queue: &str) -> Result<u64> {
+        let mut promoted = 0;
+        loop {
+            let batch = self.promote_batch(queue).await?;
+            promoted += batch;
+            if batch < PROMOTE_BATCH as u64 {
+                return Ok(promoted);
+            }
+        }
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {

@@ -96,6 +96,14 @@ impl Transport for Routed {
         self.route(queue).stats(queue).await
     }
 
+    fn tells_oldest_age(&self, queue: &str) -> bool {
+        self.route(queue).tells_oldest_age(queue)
+    }
+
+    async fn promote_due(&self, queue: &str) -> Result<u64> {
+        self.route(queue).promote_due(queue).await
+    }
+
     fn lost_queues(&self) -> Vec<String> {
         self.transports().into_iter().flat_map(|transport| transport.lost_queues()).collect()
     }

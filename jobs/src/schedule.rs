@@ -96,6 +96,34 @@ pub async fn run(
     }
 }
 
+/// Every `every`, moves due retries of `queues` (those no worker of this process consumes)
+/// into the queues proper until `shutdown` resolves (see [`Transport::promote_due`]): a queue
+/// scaled to zero would otherwise keep its retries where an autoscaler watching it cannot
+/// see them, and never wake.
+pub async fn promote_unconsumed(
+    queues: Vec<String>,
+    transport: Arc<dyn Transport>,
+    every: Duration,
+    shutdown: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(shutdown);
+    let mut ticker = tokio::time::interval(every);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = &mut shutdown => return,
+            _ = ticker.tick() => {}
+        }
+        for queue in &queues {
+            match transport.promote_due(queue).await {
+                Ok(0) => {}
+                Ok(promoted) => tracing::debug!(queue, promoted, "due retries moved into the queue"),
+                Err(err) => tracing::warn!(queue, error = %err, "cannot move due retries into the queue; will retry"),
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -497,6 +497,10 @@ impl Transport for SqsQueue {
         Ok(released)
     }
 
+    fn tells_oldest_age(&self, _queue: &str) -> bool {
+        false
+    }
+
     async fn stats(&self, queue: &str) -> Result<QueueStats> {
         let count = |attributes: &HashMap<QueueAttributeName, String>, name: &QueueAttributeName| {
             attributes.get(name).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0)

@@ -95,12 +95,26 @@ pub trait Transport: Send + Sync {
     async fn release(&self, worker: &str) -> Result<u64>;
     /// Depth and age of a queue.
     async fn stats(&self, queue: &str) -> Result<QueueStats>;
+    /// False where [`QueueStats::oldest_age_secs`] is never known for `queue` (SQS does not
+    /// tell it), so that nobody reads "no age" as "nothing waits".
+    fn tells_oldest_age(&self, queue: &str) -> bool {
+        let _ = queue;
+        true
+    }
     /// Lists dead jobs.
     async fn dead(&self, queue: &str, selector: &DeadSelector) -> Result<Vec<DeadJob>>;
     /// Puts the selected dead jobs back on their queue with fresh attempts; returns how many.
     async fn replay(&self, queue: &str, selector: &DeadSelector) -> Result<u64>;
     /// Deletes the selected dead jobs; returns how many.
     async fn purge(&self, queue: &str, selector: &DeadSelector) -> Result<u64>;
+    /// Moves `queue`'s jobs whose retry delay is over into the queue proper, where consumers
+    /// and autoscalers watching it see them; returns how many. Claiming does this too, so it
+    /// matters for a queue nobody consumes at the moment (scaled to zero). Transports that keep
+    /// delayed jobs in the queue itself have nothing to move.
+    async fn promote_due(&self, queue: &str) -> Result<u64> {
+        let _ = queue;
+        Ok(0)
+    }
     /// The queues found to have lost their jobs since the last call (a Redis restarted
     /// without persistence); the application re-enqueues what it can rebuild. Transports that
     /// cannot lose jobs report none.

@@ -130,3 +130,50 @@ async fn a_stopping_worker_hands_back_everything_it_holds() {
     }
     assert_eq!(taken, count as usize);
 }
+
+/// The group's lag as `XINFO GROUPS` reports it: what a KEDA `redis-streams` trigger with
+/// `lagCount` scales on.
+async fn group_lag(prefix: &str, queue: &str) -> i64 {
+    let url = std::env::var("TASKLANE_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let mut conn = redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let groups: Vec<std::collections::HashMap<String, redis::Value>> =
+        redis::cmd("XINFO").arg("GROUPS").arg(format!("{prefix}{queue}")).query_async(&mut conn).await.unwrap();
+    match groups[0].get("lag") {
+        Some(redis::Value::Int(lag)) => *lag,
+        other => panic!("no lag in XINFO GROUPS (Redis 7 reports it): {other:?}"),
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs services: scripts/test"]
+async fn due_retries_of_a_queue_nobody_consumes_become_lag_an_autoscaler_sees() {
+    let prefix = prefix();
+    let queue = std::sync::Arc::new(queue_with_prefix(&prefix));
+    queue.enqueue(vec![job(1, None), job(2, None), job(3, None)]).await.unwrap();
+    let claimed = queue.claim("q", "w", 3, LEASE).await.unwrap();
+    queue.retry_later(&claimed[0], "w", Duration::ZERO, "flaky").await.unwrap();
+    queue.retry_later(&claimed[1], "w", Duration::ZERO, "flaky").await.unwrap();
+    queue.retry_later(&claimed[2], "w", Duration::from_secs(3600), "not yet").await.unwrap();
+    // The worker that failed them is gone (scaled to zero): nothing claims, so nothing promotes.
+    assert_eq!(group_lag(&prefix, "q").await, 0);
+
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let promoter = tokio::spawn(tasklane_jobs::schedule::promote_unconsumed(
+        vec!["q".to_owned()],
+        queue.clone(),
+        Duration::from_millis(50),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    common::wait_until("the due retries to show as lag", Duration::from_secs(10), async || {
+        group_lag(&prefix, "q").await == 2
+    })
+    .await;
+    stop.send(()).unwrap();
+    promoter.await.unwrap();
+    let stats = queue.stats("q").await.unwrap();
+    assert_eq!((stats.ready, stats.scheduled), (2, 1), "the retry not yet due stays delayed");
+    let again = queue.claim("q", "w2", 10, LEASE).await.unwrap();
+    assert_eq!(again.iter().map(|d| d.attempt).collect::<Vec<_>>(), [2, 2]);
+}

@@ -1,6 +1,7 @@
 //! The composition root of tasklane's background work: picks the transport, the mailer and
-//! the alert sink from configuration, and runs the outbox relay, the recurring scheduler and
-//! an apalis worker for every queue (the job platform's runtime) in this process.
+//! the alert sink from configuration, and runs an apalis worker for each of its queues (the job
+//! platform's runtime) and, unless turned off, the outbox relay and the recurring scheduler in
+//! this process.
 
 pub mod telemetry;
 
@@ -28,6 +29,10 @@ const RELAY_BATCH: u64 = 500;
 /// How often the relay looks for events written by other processes (the API replicas); one
 /// indexed query each time.
 const RELAY_POLL: Duration = Duration::from_millis(250);
+
+/// How often a publishing replica moves due retries into the queues it does not consume, so a
+/// queue's autoscaler sees them even when that queue's replicas scaled to zero.
+const PROMOTE_EVERY: Duration = Duration::from_secs(5);
 
 /// The SQS transport, on the outbound AWS configuration shared with SES and DynamoDB.
 pub async fn sqs_transport(app: &AppContext) -> SqsQueue {
@@ -73,8 +78,8 @@ pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + 
     run_with(app, transport, registry, stop).await
 }
 
-/// Runs the outbox relay, the scheduler and a worker for every queue over `transport` until
-/// `stop` resolves; then running jobs get the configured grace period and the rest go back to
+/// Runs a worker for each configured queue over `transport` (and the outbox relay and the
+/// scheduler when this replica publishes) until `stop` resolves; then running jobs get the configured grace period and the rest go back to
 /// the queue.
 pub async fn run_with(
     app: AppContext,
@@ -109,9 +114,10 @@ pub async fn run_with(
         on_lost_jobs: Some(on_lost_jobs),
         ..WorkerRuntime::new(services, transport.clone(), registry, settings.name.clone(), alerts)
     };
-    let queues = queues::ALL
+    let queues = settings
+        .queues
         .iter()
-        .map(|name| QueueSpec { name: (*name).to_owned(), concurrency: settings.concurrency })
+        .map(|name| QueueSpec { name: name.clone(), concurrency: settings.concurrency })
         .collect();
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
     let when_stopped = || {
@@ -120,16 +126,33 @@ pub async fn run_with(
             let _ = rx.wait_for(|stopped| *stopped).await;
         }
     };
-    let recurring = tasklane_core::jobs::recurring(&app.config);
-    let scheduler = tokio::spawn(schedule::run(recurring, transport.clone(), when_stopped()));
-    let relay = tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, when_stopped()));
-    tracing::info!(worker = %settings.name, "workers, scheduler and outbox relay running");
+    let publishers = settings.publish.then(|| {
+        let recurring = tasklane_core::jobs::recurring(&app.config);
+        let unconsumed = queues::ALL
+            .iter()
+            .filter(|queue| !settings.queues.iter().any(|own| own == *queue))
+            .map(|q| (*q).to_owned());
+        let promoter =
+            schedule::promote_unconsumed(unconsumed.collect(), transport.clone(), PROMOTE_EVERY, when_stopped());
+        [
+            tokio::spawn(schedule::run(recurring, transport.clone(), when_stopped())),
+            tokio::spawn(promoter),
+            tokio::spawn(relay::run(app, transport, RELAY_BATCH, RELAY_POLL, when_stopped())),
+        ]
+    });
+    tracing::info!(
+        worker = %settings.name,
+        queues = ?settings.queues,
+        scheduler_and_relay = settings.publish,
+        "workers running"
+    );
     let workers = runtime.run(queues, async move {
         stop.await;
         let _ = stopped_tx.send(true);
     });
     let result = workers.await;
-    let _ = relay.await;
-    let _ = scheduler.await;
+    for publisher in publishers.into_iter().flatten() {
+        let _ = publisher.await;
+    }
     result
 }

@@ -103,8 +103,10 @@ pub async fn sample(app: &AppContext, transport: &dyn Transport) {
                 for (state, jobs) in states {
                     metrics::gauge!("tasklane_queue_jobs", "queue" => queue, "state" => state).set(jobs as f64);
                 }
-                let age = stats.oldest_age_secs.unwrap_or(0) as f64;
-                metrics::gauge!("tasklane_queue_oldest_ready_age_seconds", "queue" => queue).set(age);
+                if transport.tells_oldest_age(queue) {
+                    let age = stats.oldest_age_secs.unwrap_or(0) as f64;
+                    metrics::gauge!("tasklane_queue_oldest_ready_age_seconds", "queue" => queue).set(age);
+                }
             }
             Err(err) => tracing::warn!(queue, error = %format!("{err:#}"), "cannot sample the queue's depth"),
         }
