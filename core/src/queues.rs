@@ -10,7 +10,7 @@ use tasklane_jobs::redis::RedisQueue;
 use tasklane_jobs::routed::Routed;
 use tasklane_jobs::sqs::SqsQueue;
 
-use crate::config::{Config, QueueTransport};
+use crate::config::{Config, QueueTransport, WorkerConfig};
 use crate::outbound::Outbound;
 
 /// Task events published by the outbox relay.
@@ -32,6 +32,17 @@ pub const ALL: &[&str] = &[EVENTS, EMAIL, MAINTENANCE, REPORTS];
 /// In `sqs` mode, the queues on SQS (events and notifications, which need its durability and
 /// its dead-letter redrive); every other queue rides Redis.
 pub const ON_SQS: &[&str] = &[EVENTS, EMAIL];
+
+/// The queues a worker replica with `settings` consumes: those it names, or all of them.
+pub fn consumed_by(settings: &WorkerConfig) -> anyhow::Result<Vec<String>> {
+    if settings.queues.is_empty() {
+        return Ok(ALL.iter().map(|queue| (*queue).to_owned()).collect());
+    }
+    if settings.queues.iter().any(|queue| !ALL.contains(&queue.as_str())) {
+        anyhow::bail!("TASKLANE_WORKER_QUEUES names a queue that does not exist (the queues are {})", ALL.join(", "));
+    }
+    Ok(settings.queues.clone())
+}
 
 fn redis_transport(config: &Config) -> anyhow::Result<RedisQueue> {
     let Some(url) = &config.redis_url else {
@@ -60,5 +71,24 @@ pub async fn connect(
             let routes = ON_SQS.iter().map(|queue| ((*queue).to_owned(), sqs.clone())).collect();
             Ok(Arc::new(Routed::new(routes, Arc::new(redis_transport(config)?))))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replica_consumes_the_queues_it_names_or_all_of_them() {
+        let names = |queues: &[&str]| WorkerConfig {
+            queues: queues.iter().map(|queue| (*queue).to_owned()).collect(),
+            ..WorkerConfig::default()
+        };
+        assert_eq!(consumed_by(&names(&[])).unwrap(), ALL);
+        assert_eq!(consumed_by(&names(&[REPORTS])).unwrap(), [REPORTS]);
+        assert_eq!(
+            consumed_by(&names(&[REPORTS, "billing"])).unwrap_err().to_string(),
+            "TASKLANE_WORKER_QUEUES names a queue that does not exist (the queues are events, email, maintenance, reports)"
+        );
     }
 }

@@ -114,11 +114,9 @@ pub async fn run_with(
         on_lost_jobs: Some(on_lost_jobs),
         ..WorkerRuntime::new(services, transport.clone(), registry, settings.name.clone(), alerts)
     };
-    let queues = settings
-        .queues
-        .iter()
-        .map(|name| QueueSpec { name: name.clone(), concurrency: settings.concurrency })
-        .collect();
+    let consumed = queues::consumed_by(&settings)?;
+    let specs =
+        consumed.iter().map(|name| QueueSpec { name: name.clone(), concurrency: settings.concurrency }).collect();
     let (stopped_tx, stopped_rx) = tokio::sync::watch::channel(false);
     let when_stopped = || {
         let mut rx = stopped_rx.clone();
@@ -128,10 +126,8 @@ pub async fn run_with(
     };
     let publishers = settings.publish.then(|| {
         let recurring = tasklane_core::jobs::recurring(&app.config);
-        let unconsumed = queues::ALL
-            .iter()
-            .filter(|queue| !settings.queues.iter().any(|own| own == *queue))
-            .map(|q| (*q).to_owned());
+        let unconsumed =
+            queues::ALL.iter().filter(|queue| !consumed.iter().any(|own| own == *queue)).map(|q| (*q).to_owned());
         let promoter =
             schedule::promote_unconsumed(unconsumed.collect(), transport.clone(), PROMOTE_EVERY, when_stopped());
         [
@@ -142,11 +138,11 @@ pub async fn run_with(
     });
     tracing::info!(
         worker = %settings.name,
-        queues = ?settings.queues,
+        queues = ?consumed,
         scheduler_and_relay = settings.publish,
         "workers running"
     );
-    let workers = runtime.run(queues, async move {
+    let workers = runtime.run(specs, async move {
         stop.await;
         let _ = stopped_tx.send(true);
     });
