@@ -99,13 +99,16 @@ pub async fn run(
 /// Every `every`, moves due retries of `queues` (those no worker of this process consumes)
 /// into the queues proper until `shutdown` resolves (see [`Transport::promote_due`]): a queue
 /// scaled to zero would otherwise keep its retries where an autoscaler watching it cannot
-/// see them, and never wake.
+/// see them, and never wake. With no such queue it returns at once.
 pub async fn promote_unconsumed(
     queues: Vec<String>,
     transport: Arc<dyn Transport>,
     every: Duration,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
+    if queues.is_empty() {
+        return;
+    }
     tokio::pin!(shutdown);
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

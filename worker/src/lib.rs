@@ -79,8 +79,8 @@ pub async fn run(app: AppContext, stop: impl std::future::Future<Output = ()> + 
 }
 
 /// Runs a worker for each configured queue over `transport` (and the outbox relay and the
-/// scheduler when this replica publishes) until `stop` resolves; then running jobs get the configured grace period and the rest go back to
-/// the queue.
+/// scheduler when this replica publishes) until `stop` resolves; then running jobs get the
+/// configured grace period and the rest go back to the queue.
 pub async fn run_with(
     app: AppContext,
     transport: Arc<dyn Transport>,
