@@ -40,6 +40,12 @@ pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")
 }
 
+/// Writes the search words of tasks that have none: tasks inserted around the API (an import,
+/// a benchmark's seed) are found by `q` once this has run. Returns how many it indexed.
+pub async fn index_task_words(db: &DatabaseConnection) -> anyhow::Result<u64> {
+    tasklane_migration::index_task_words(db).await.context("indexing task words failed")
+}
+
 /// Each migration's name and whether it has been applied.
 pub async fn migration_status(db: &DatabaseConnection) -> anyhow::Result<Vec<(String, bool)>> {
     let migrations = Migrator::get_migration_with_status(db).await?;

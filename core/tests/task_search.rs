@@ -1,18 +1,22 @@
-//! Task lists over more tasks than a search walks before it asks the full-text index: every
-//! sort order and search gives the same tasks, in the same order, as a sort of them all here.
+//! Task lists and searches over a few thousand tasks: every sort order and search gives the same
+//! tasks, in the same order, as a sort of them all here, and edits move a task's words and
+//! sort positions with it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use chrono::{Duration, NaiveDateTime, Utc};
 use sea_orm::ActiveValue::Set;
-use sea_orm::{ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Statement};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    Statement,
+};
 use tasklane_core::AppContext;
 use tasklane_core::auth::Principal;
 use tasklane_core::tasks::list::{ListQuery, list};
 use tasklane_entity::tasks;
 use tasklane_testkit::{fresh_context, member};
 
-/// More than the rows a search walks in the sort order (500) before it asks the index.
+/// More than the rows a broad search walks in the sort order (500) before it asks the index.
 const TASKS: usize = 2_600;
 
 fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
@@ -98,6 +102,8 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     for chunk in rows.chunks(500) {
         tasks::Entity::insert_many(chunk.to_vec()).exec_without_returning(&ctx.db).await.unwrap();
     }
+    assert_eq!(tasklane_core::db::index_task_words(&ctx.db).await.unwrap(), TASKS as u64);
+    assert_eq!(tasklane_core::db::index_task_words(&ctx.db).await.unwrap(), 0, "indexing twice writes nothing");
     let all = tasks::Entity::find().all(&ctx.db).await.unwrap();
     let has = |needle: &'static str| {
         move |t: &tasks::Model| t.contents.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| w == needle)
@@ -110,28 +116,113 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             assert_eq!(walked, expected(&all, sort, descending, |_| true), "sort={sort} order={order}");
         }
     }
-    // A rare word: three tasks, in the window and far past it; a word inside another is no match.
-    for sort in ["created_at", "priority", "deadline"] {
+    // A rare word: three tasks, near either end of every order; a word inside another is no match.
+    for sort in ["created_at", "updated_at", "priority", "deadline"] {
         for (order, descending) in [("asc", false), ("desc", true)] {
             let walked = walk(&ctx, &kim, sort, order, "ZEPHYR", 2).await;
             assert_eq!(walked, expected(&all, sort, descending, has("zephyr")), "zephyr sort={sort} order={order}");
             assert_eq!(walked.len(), 3);
         }
     }
-    // A middling word (65 tasks: the window holds 13 of them in creation order), as a prefix,
-    // together with another word, and punctuation between words.
+    // A middling word (65 tasks), as a prefix, together with another word, and punctuation
+    // between words.
     let quarterly = expected(&all, "created_at", true, has("quarterly"));
     assert_eq!(quarterly.len(), 65);
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "quart", 20).await, quarterly);
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "quarterly review", 20).await, quarterly);
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "review,quarterly!", 100).await, quarterly);
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "uarterly", 20).await, Vec::<i64>::new());
+    // Every sort of a middling word, a page of 7 at a time, and beside a status filter.
+    for sort in ["created_at", "updated_at", "priority", "deadline"] {
+        for (order, descending) in [("asc", false), ("desc", true)] {
+            let walked = walk(&ctx, &kim, sort, order, "quarterly", 7).await;
+            assert_eq!(
+                walked,
+                expected(&all, sort, descending, has("quarterly")),
+                "quarterly sort={sort} order={order}"
+            );
+        }
+    }
+    let pending = |t: &tasks::Model| t.status == "pending" && has("quarterly")(t);
+    let query = ListQuery {
+        status: Some("pending".into()),
+        sort: Some("priority".into()),
+        q: Some("quarterly".into()),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let page = list(&ctx, &kim, query).await.unwrap();
+    assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), expected(&all, "priority", true, pending));
+    // A beginning shared by more stored words than are walked one by one ("1", "10", "100",
+    // …): found from the sort order and the word rows of the whole beginning, page by page.
+    let starts_with_1 = |t: &tasks::Model| t.contents.split(' ').any(|w| w.starts_with('1'));
+    for sort in ["created_at", "deadline"] {
+        let walked = walk(&ctx, &kim, sort, "desc", "1", 100).await;
+        assert_eq!(walked, expected(&all, sort, true, starts_with_1), "prefix 1 sort={sort}");
+    }
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);
     let report = expected(&all, "created_at", true, |t| t.name.starts_with("보고서"));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "보고", 10).await, report);
     assert_eq!(report.len(), 1);
+}
+
+/// A search follows a task through its edits: new words find it and old ones do not, its new
+/// priority and edit time place it, and a deleted task leaves every word.
+#[tokio::test]
+async fn edits_and_deletions_move_a_task_between_words_and_places() {
+    use tasklane_core::tasks::{NewTask, TaskChange, TaskDeletion, create, delete, update};
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let kim = member(&ctx, "kim@example.com").await;
+    let new_task = |name: &str, priority: &str| NewTask {
+        name: name.to_owned(),
+        contents: Some("harbour crane inspection".to_owned()),
+        status: None,
+        priority: Some(priority.to_owned()),
+        deadline: None,
+        pic: None,
+        supervisor: None,
+    };
+    let first = create(&ctx, &kim, new_task("first", "low")).await.unwrap();
+    let second = create(&ctx, &kim, new_task("second", "medium")).await.unwrap();
+    let third = create(&ctx, &kim, new_task("third", "high")).await.unwrap();
+    let search = |q: &'static str, sort: &'static str| {
+        let (ctx, kim) = (&ctx, &kim);
+        async move {
+            let query = ListQuery { q: Some(q.into()), sort: Some(sort.into()), ..Default::default() };
+            list(ctx, kim, query).await.unwrap().tasks.iter().map(|t| t.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("crane", "priority").await, [third.id, second.id, first.id]);
+    assert_eq!(search("crane", "updated_at").await, [third.id, second.id, first.id]);
+
+    // The first task is edited: it leads the edit order, its new priority leads the priority
+    // order, and its words are the new text's.
+    let change = TaskChange {
+        contents: Some("harbour gantry inspection".into()),
+        priority: Some("urgent".into()),
+        ..Default::default()
+    };
+    update(&ctx, &kim, first.id, change, None).await.unwrap();
+    assert_eq!(search("harbour", "updated_at").await, [first.id, third.id, second.id]);
+    assert_eq!(search("harbour", "priority").await, [first.id, third.id, second.id]);
+    assert_eq!(search("crane", "created_at").await, [third.id, second.id]);
+    assert_eq!(search("gantry", "created_at").await, [first.id]);
+    // An edit that keeps the text moves only the sort keys.
+    let change = TaskChange { priority: Some("low".into()), ..Default::default() };
+    update(&ctx, &kim, third.id, change, None).await.unwrap();
+    assert_eq!(search("inspection", "priority").await, [first.id, second.id, third.id]);
+    assert_eq!(search("inspection", "updated_at").await, [third.id, first.id, second.id]);
+
+    delete(&ctx, &kim, second.id, TaskDeletion::default(), None).await.unwrap();
+    assert_eq!(search("inspection", "created_at").await, [third.id, first.id]);
+    let left = tasklane_entity::task_words::Entity::find()
+        .filter(tasklane_entity::task_words::Column::TaskId.eq(second.id))
+        .count(&ctx.db)
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
 }
 
 /// SQLite sorts a status-filtered list from the sort's index: its planner would read the

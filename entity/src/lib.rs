@@ -12,5 +12,6 @@ pub mod reports;
 pub mod sessions;
 pub mod sign_in_throttle;
 pub mod task_events;
+pub mod task_words;
 pub mod tasks;
 pub mod users;

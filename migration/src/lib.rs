@@ -10,7 +10,10 @@ mod m20261202_000005_reports;
 mod m20261203_000006_hardening;
 mod m20261204_000007_task_keys;
 mod m20261205_000008_job_alerts;
+mod m20261206_000009_task_words;
 mod types;
+
+pub use m20261206_000009_task_words::index_task_words;
 
 /// The ordered list of tasklane migrations.
 pub struct Migrator;
@@ -27,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000006_hardening::Migration),
             Box::new(m20261204_000007_task_keys::Migration),
             Box::new(m20261205_000008_job_alerts::Migration),
+            Box::new(m20261206_000009_task_words::Migration),
         ]
     }
 }

@@ -4,12 +4,14 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, SimpleExpr};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, Value as DbValue,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order, QueryFilter, QueryOrder,
+    QuerySelect, Statement, Value as DbValue,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tasklane_entity::task_words::{self, MAX_WORD_CHARS};
 use tasklane_entity::tasks::{self, Column};
 
 use super::fields::{Priority, TaskStatus, UserRef, parse_deadline};
@@ -71,6 +73,14 @@ enum SortKey {
     UpdatedAt,
 }
 
+/// The table whose copy of the sort columns a condition reads: a task's own, or the copy its
+/// words carry (`task_words`, where the id is `task_id`).
+#[derive(Clone, Copy)]
+enum Table {
+    Tasks,
+    Words,
+}
+
 /// One column of the sort, in the order pages walk it. Every sort column is non-null, so
 /// each sort is one index read in one direction (nulls would need an `IS NULL` ordering term
 /// that no index serves).
@@ -87,6 +97,28 @@ impl Component {
 
     fn reversed(self) -> Self {
         Self { descending: !self.descending, ..self }
+    }
+
+    fn order(&self) -> Order {
+        if self.descending { Order::Desc } else { Order::Asc }
+    }
+
+    /// The same column in `task_words`.
+    fn words_column(&self) -> task_words::Column {
+        match self.column {
+            Column::UrgencyKey => task_words::Column::UrgencyKey,
+            Column::DeadlineKey => task_words::Column::DeadlineKey,
+            Column::CreatedAt => task_words::Column::CreatedAt,
+            Column::UpdatedAt => task_words::Column::UpdatedAt,
+            _ => task_words::Column::TaskId,
+        }
+    }
+
+    fn in_table(&self, table: Table) -> Expr {
+        match table {
+            Table::Tasks => Expr::col((tasks::Entity, self.column)),
+            Table::Words => Expr::col((task_words::Entity, self.words_column())),
+        }
     }
 
     fn value_of(&self, task: &tasks::Model) -> Value {
@@ -112,21 +144,21 @@ impl Component {
     }
 
     /// Rows that come after `value` in this column's order.
-    fn after(&self, value: &DbValue) -> SimpleExpr {
-        let column = Expr::col(self.column);
+    fn after(&self, table: Table, value: &DbValue) -> SimpleExpr {
+        let column = self.in_table(table);
         if self.descending { column.lt(value.clone()) } else { column.gt(value.clone()) }
     }
 
     /// Rows at `value` or after it: a plain range on the leading column, which lets the
     /// database seek instead of scanning.
-    fn from(&self, value: &DbValue) -> SimpleExpr {
-        let column = Expr::col(self.column);
+    fn from(&self, table: Table, value: &DbValue) -> SimpleExpr {
+        let column = self.in_table(table);
         if self.descending { column.lte(value.clone()) } else { column.gte(value.clone()) }
     }
 
     /// Rows at `value` or before it.
-    fn up_to(&self, value: &DbValue) -> SimpleExpr {
-        self.reversed().from(value)
+    fn up_to(&self, table: Table, value: &DbValue) -> SimpleExpr {
+        self.reversed().from(table, value)
     }
 }
 
@@ -154,29 +186,29 @@ impl Position {
 
     /// The rows after this position (keyset pagination): past it on the first column, or equal
     /// on the first columns and past it on the next.
-    fn after(&self, components: &[Component]) -> Condition {
+    fn after(&self, components: &[Component], table: Table) -> Condition {
         let mut after = Condition::any();
         for (i, component) in components.iter().enumerate() {
             let mut branch = Condition::all();
             for (earlier, value) in components.iter().zip(&self.0).take(i) {
-                branch = branch.add(Expr::col(earlier.column).eq(value.clone()));
+                branch = branch.add(earlier.in_table(table).eq(value.clone()));
             }
-            after = after.add(branch.add(component.after(&self.0[i])));
+            after = after.add(branch.add(component.after(table, &self.0[i])));
         }
         let mut condition = Condition::all();
         if let (Some(first), Some(value)) = (components.first(), self.0.first()) {
-            condition = condition.add(first.from(value));
+            condition = condition.add(first.from(table, value));
         }
         condition.add(after)
     }
 
     /// The rows at this position or before it.
-    fn up_to(&self, components: &[Component]) -> Condition {
+    fn up_to(&self, components: &[Component], table: Table) -> Condition {
         let mut condition = Condition::all();
         if let (Some(first), Some(value)) = (components.first(), self.0.first()) {
-            condition = condition.add(first.up_to(value));
+            condition = condition.add(first.up_to(table, value));
         }
-        condition.add(self.after(components).not())
+        condition.add(self.after(components, table).not())
     }
 }
 
@@ -216,15 +248,17 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     let (sort, descending) = sort_order(&query)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::paging::MAX_LIMIT);
     let components = components(sort, descending);
-    let mut condition = filters(ctx, who, &query).await?;
-    if let Some(raw) = &query.cursor {
-        condition = condition.add(after_cursor(&components, sort, descending, raw)?);
-    }
+    let condition = filters(ctx, who, &query).await?;
+    let after = query.cursor.as_deref().map(|raw| cursor_position(&components, sort, descending, raw)).transpose()?;
     let words = query.q.as_deref().map(search_words).unwrap_or_default();
     let mut rows = if words.is_empty() {
+        let condition = match &after {
+            Some(after) => condition.add(after.after(&components, Table::Tasks)),
+            None => condition,
+        };
         read(ctx, condition, &components, limit + 1).await?
     } else {
-        search(ctx, condition, &words, &components, limit + 1).await?
+        search(ctx, condition, after.as_ref(), &words, &components, limit + 1).await?
     };
     let next_cursor = crate::paging::cut(&mut rows, limit, |last| {
         encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
@@ -232,11 +266,17 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
 }
 
-/// Rows a search looks through in the sort order before it asks the full-text index: a word
-/// in one task of ten fills a page of 50 from these alone, and rarer words are few enough for
-/// the index to hand over all their tasks to be sorted. Every rare word's search reads them
-/// (about 1.5 ms of MariaDB's CPU for 500), so the window stays small.
+/// The most stored words a search word may begin before the search stops walking each one's
+/// tasks in order (one index walk per word, each up to a page) and falls back to
+/// [`broad_search`]. A word typed in full begins a handful ("report", "reports", "reported").
+const MAX_WALKED_WORDS: usize = 16;
+
+/// Rows [`broad_search`] walks in the sort order before it asks the word index: a prefix
+/// that begins that many stored words is usually common enough to fill a page from these.
 const SEARCH_WINDOW: u64 = 500;
+
+/// Word rows counted, at most, to tell which word of a search is the rarest.
+const RARITY_COUNT_CAP: u64 = 2_000;
 
 /// The words of `q` a search needs (at most ten), as the stored word lists spell them.
 fn search_words(q: &str) -> Vec<String> {
@@ -254,23 +294,174 @@ async fn read(
     Ok(ordered(tasks::Entity::find().filter(condition), components).limit(rows).all(&ctx.db).await?)
 }
 
-/// The first `rows` tasks of `condition` in the sort order whose words begin with each of
-/// `words`. A full-text index alone would hand a common word's every task to be sorted, and a
-/// walk of the sort order alone would read the whole table for a rare one; so the search
-/// walks the first [`SEARCH_WINDOW`] rows of the order, and only when they do not fill the
-/// page asks the index for the matches past them.
+/// Tasks whose text holds a word beginning with `word`: the test `search_text` answers, used
+/// for every search word but the one whose index is walked.
+fn text_has(word: &str) -> SimpleExpr {
+    // Words are letters and digits only, so nothing in them is a LIKE wildcard.
+    Column::SearchText.like(format!("% {word}%"))
+}
+
+/// The first `rows` tasks of `condition` after `after`, in the sort order, whose words begin
+/// with each of `words`. The rarest word leads: the stored words it begins are each walked in
+/// `task_words` in the sort order (an index per sort key), a page at most per word, with the
+/// other words and the filters checked on the task; the pages merge into one. Each search
+/// thus reads about a page per stored word however many tasks hold the word or where in the
+/// order they are.
 async fn search(
     ctx: &AppContext,
     condition: Condition,
+    after: Option<&Position>,
     words: &[String],
     components: &[Component],
     rows: u64,
 ) -> Result<Vec<tasks::Model>> {
-    let mut matching = Condition::all();
-    for word in words {
-        // Words are letters and digits only, so nothing in them is a LIKE wildcard.
-        matching = matching.add(Column::SearchText.like(format!("% {word}%")));
+    let leading = rarest(ctx, words).await?;
+    let mut condition = condition;
+    for (i, word) in words.iter().enumerate() {
+        // Stored words are cut short; a longer search word is checked whole on the text.
+        if i != leading || word.chars().count() > MAX_WORD_CHARS {
+            condition = condition.add(text_has(word));
+        }
     }
+    let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
+    if stored.is_empty() {
+        return Ok(Vec::new());
+    }
+    if stored.len() > MAX_WALKED_WORDS {
+        return broad_search(ctx, condition, after, &words[leading], components, rows).await;
+    }
+    let ids = walk_words(ctx, &condition, after, &stored, components, rows).await?;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    read(ctx, Condition::all().add(Column::Id.is_in(ids)), components, rows).await
+}
+
+/// The index of the word of `words` that begins the fewest stored words' rows (counted up to
+/// [`RARITY_COUNT_CAP`] each): walking it reads the fewest rows that fail the other words.
+async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
+    if words.len() < 2 {
+        return Ok(0);
+    }
+    let mut counts = Vec::with_capacity(words.len());
+    for word in words {
+        let (start, end) = task_words::range_of(word);
+        let rows = Query::select()
+            .expr(Expr::val(1))
+            .from(task_words::Entity)
+            .and_where(Expr::col(task_words::Column::Word).gte(start))
+            .and_where(Expr::col(task_words::Column::Word).lt(end))
+            .limit(RARITY_COUNT_CAP)
+            .to_owned();
+        let count = Query::select()
+            .expr_as(Expr::cust("COUNT(*)"), Alias::new("matching"))
+            .from_subquery(rows, Alias::new("capped"))
+            .to_owned();
+        let found = ctx.db.query_one(&count).await?;
+        counts.push(found.map(|row| row.try_get::<i64>("", "matching")).transpose()?.unwrap_or(0));
+    }
+    Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
+}
+
+/// The first `limit` distinct stored words that begin with `prefix`, in one statement: each
+/// step of the recursion seeks the next word in the index, however many rows hold each.
+async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) -> Result<Vec<String>> {
+    const NEXT_WORDS: &str = "WITH RECURSIVE found (word, n) AS (\
+        SELECT (SELECT word FROM task_words WHERE word >= ? AND word < ? ORDER BY word LIMIT 1), 1 \
+        UNION ALL \
+        SELECT (SELECT w.word FROM task_words w WHERE w.word > found.word AND w.word < ? ORDER BY w.word LIMIT 1), \
+        n + 1 FROM found WHERE found.word IS NOT NULL AND n < ?) \
+        SELECT word FROM found WHERE word IS NOT NULL";
+    let (start, end) = task_words::range_of(prefix);
+    let statement = Statement::from_sql_and_values(
+        ctx.db.get_database_backend(),
+        NEXT_WORDS,
+        [start.into(), end.clone().into(), end.into(), (limit as i64).into()],
+    );
+    let rows = ctx.db.query_all_raw(statement).await?;
+    Ok(rows.iter().map(|row| row.try_get::<String>("", "word")).collect::<std::result::Result<_, _>>()?)
+}
+
+/// The ids of the first `rows` tasks after `after` in the sort order that hold one of
+/// `stored` words and pass `condition`: each word's rows are read from its sort key's index
+/// (joined to the task only when there are conditions to check), then merged.
+async fn walk_words(
+    ctx: &AppContext,
+    condition: &Condition,
+    after: Option<&Position>,
+    stored: &[String],
+    components: &[Component],
+    rows: u64,
+) -> Result<Vec<i64>> {
+    let backend = ctx.db.get_database_backend();
+    let mut sql = Vec::with_capacity(stored.len());
+    let mut values = Vec::new();
+    for (i, word) in stored.iter().enumerate() {
+        let mut select = Query::select();
+        select.from(task_words::Entity);
+        for component in components {
+            select.column((task_words::Entity, component.words_column()));
+        }
+        select.and_where(Expr::col((task_words::Entity, task_words::Column::Word)).eq(word.as_str()));
+        if let Some(after) = after {
+            select.cond_where(after.after(components, Table::Words));
+        }
+        if !condition.is_empty() {
+            // The word's index must lead: planners otherwise like to walk the tasks by their
+            // own sort index and probe each one's words, a read of the whole table for a rare word.
+            // MySQL's STRAIGHT_JOIN and SQLite's CROSS JOIN keep the tables in the order written
+            // (SQLite's takes its join condition in WHERE).
+            let same_task =
+                Expr::col((tasks::Entity, Column::Id)).equals((task_words::Entity, task_words::Column::TaskId));
+            if backend == DbBackend::MySql {
+                select.join(JoinType::StraightJoin, tasks::Entity, same_task);
+            } else {
+                select.cross_join(tasks::Entity).and_where(same_task);
+            }
+            select.cond_where(condition.clone());
+        }
+        for component in components {
+            select.order_by((task_words::Entity, component.words_column()), component.order());
+        }
+        select.limit(rows);
+        let statement = backend.build(&select);
+        sql.push(format!("SELECT * FROM ({}) AS walked_{i}", statement.sql));
+        values.extend(statement.values.map(|v| v.0).unwrap_or_default());
+    }
+    // Column names come from the sort's own columns, never from the request.
+    let names: Vec<String> = components.iter().map(|c| c.words_column().as_str().to_owned()).collect();
+    let order: Vec<String> = components
+        .iter()
+        .zip(&names)
+        .map(|(c, name)| format!("{name} {}", if c.descending { "DESC" } else { "ASC" }))
+        .collect();
+    let merged = format!(
+        "SELECT DISTINCT {} FROM ({}) AS merged ORDER BY {} LIMIT {rows}",
+        names.join(", "),
+        sql.join(" UNION ALL "),
+        order.join(", ")
+    );
+    let found = ctx.db.query_all_raw(Statement::from_sql_and_values(backend, merged, values)).await?;
+    Ok(found.iter().map(|row| row.try_get::<i64>("", "task_id")).collect::<std::result::Result<_, _>>()?)
+}
+
+/// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words (a letter
+/// or two, usually in many tasks): the first [`SEARCH_WINDOW`] rows of the sort order are
+/// checked for it, and only when they do not fill the page are the word rows of the whole
+/// beginning asked for the matches past them.
+async fn broad_search(
+    ctx: &AppContext,
+    condition: Condition,
+    after: Option<&Position>,
+    word: &str,
+    components: &[Component],
+    rows: u64,
+) -> Result<Vec<tasks::Model>> {
+    let condition = match after {
+        Some(after) => condition.add(after.after(components, Table::Tasks)),
+        None => condition,
+    };
+    let matching = text_has(word);
     let boundary = ordered(tasks::Entity::find().filter(condition.clone()), components)
         .select_only()
         .column(Column::Id)
@@ -288,39 +479,20 @@ async fn search(
         return read(ctx, condition.add(matching), components, rows).await;
     };
     let boundary = Position::of(components, &boundary)?;
-    let window = condition.clone().add(boundary.up_to(components)).add(matching.clone());
+    let window = condition.clone().add(boundary.up_to(components, Table::Tasks)).add(matching.clone());
     let mut found = read(ctx, window, components, rows).await?;
     if (found.len() as u64) < rows {
-        let rest = condition.add(boundary.after(components)).add(matching).add(full_text(ctx, words));
+        let (start, end) = task_words::range_of(word);
+        let holding = Query::select()
+            .column(task_words::Column::TaskId)
+            .from(task_words::Entity)
+            .and_where(Expr::col(task_words::Column::Word).gte(start))
+            .and_where(Expr::col(task_words::Column::Word).lt(end))
+            .to_owned();
+        let rest = condition.add(boundary.after(components, Table::Tasks)).add(Column::Id.in_subquery(holding));
         found.extend(read(ctx, rest, components, rows - found.len() as u64).await?);
     }
     Ok(found)
-}
-
-/// Tasks the full-text index finds for `words` (each the beginning of a word). MySQL indexes
-/// words of three or more characters only; shorter ones are left to the `LIKE` beside this.
-fn full_text(ctx: &AppContext, words: &[String]) -> Condition {
-    match ctx.db.get_database_backend() {
-        DbBackend::MySql => {
-            let terms: Vec<String> = words
-                .iter()
-                .filter(|word| (3..=84).contains(&word.chars().count()))
-                .map(|word| format!("+{word}*"))
-                .collect();
-            if terms.is_empty() {
-                return Condition::all();
-            }
-            Condition::all()
-                .add(Expr::cust_with_values("MATCH (search_text) AGAINST (? IN BOOLEAN MODE)", [terms.join(" ")]))
-        }
-        _ => {
-            let terms: Vec<String> = words.iter().map(|word| format!("\"{}\"*", word.replace('"', "\"\""))).collect();
-            Condition::all().add(Expr::cust_with_values(
-                "tasks.id IN (SELECT rowid FROM tasks_search WHERE tasks_search MATCH ?)",
-                [terms.join(" AND ")],
-            ))
-        }
-    }
 }
 
 /// The sort key and direction asked for; each sort's natural direction is the default
@@ -399,20 +571,20 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
     Ok(condition)
 }
 
-/// The rows after the cursor's position in the sort order.
-fn after_cursor(components: &[Component], sort: SortKey, descending: bool, raw: &str) -> Result<Condition> {
+/// The position in the sort order a cursor points at.
+fn cursor_position(components: &[Component], sort: SortKey, descending: bool, raw: &str) -> Result<Position> {
     let cursor = decode_cursor(raw)?;
     if cursor.sort != sort || cursor.descending != descending || cursor.after.len() != components.len() {
         return Err(Error::bad_request("invalid_cursor", "the cursor belongs to a different sort order"));
     }
     let values = components.iter().zip(&cursor.after).map(|(c, v)| c.db_value(v)).collect::<Result<Vec<_>>>()?;
-    Ok(Position(values).after(components))
+    Ok(Position(values))
 }
 
 /// `select` in the order of `components`.
 fn ordered(mut select: sea_orm::Select<tasks::Entity>, components: &[Component]) -> sea_orm::Select<tasks::Entity> {
     for component in components {
-        select = select.order_by(component.column, if component.descending { Order::Desc } else { Order::Asc });
+        select = select.order_by(component.column, component.order());
     }
     select
 }

@@ -4,6 +4,7 @@
 pub mod fields;
 pub mod list;
 pub mod view;
+mod words;
 
 pub use view::TaskView;
 
@@ -15,6 +16,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tasklane_entity::task_words::TaskKeys;
 use tasklane_entity::{task_events, tasks, users};
 
 use crate::auth::Principal;
@@ -212,6 +214,8 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     .exec(&txn)
     .await
     .map_err(crate::error::unknown_user_on_foreign_key)?;
+    let keys = TaskKeys::new(crate::stored(now), crate::stored(now), priority.rank(), deadline.map(crate::stored));
+    words::insert(&txn, inserted.last_insert_id, &tasks::search_text(&name, &contents), keys).await?;
     let view = TaskView {
         id: inserted.last_insert_id,
         name,
@@ -426,6 +430,8 @@ async fn apply_change(
     if written.rows_affected == 0 {
         return Ok(None);
     }
+    let keys = TaskKeys::new(task.created_at, crate::stored(now), new.priority.rank(), new.deadline.map(crate::stored));
+    words::update(txn, task.id, &task.search_text, &tasks::search_text(&new.name, &new.contents), keys).await?;
     // Each event carries the task as it stands afterwards, so consumers (notifications, the
     // archive) see who was involved at that moment, not whoever is involved when they run.
     let events = changes

@@ -1,0 +1,43 @@
+//! Keeps `task_words` in step with `tasks` inside the transaction that writes the task, so a
+//! search never sees a task under words or sort keys it no longer has.
+
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use tasklane_entity::task_words::{self, TaskKeys};
+
+use crate::Result;
+
+/// Rows per `INSERT` (six values each, under SQLite's bound-variable limit).
+const INSERT_ROWS: usize = 1_000;
+
+/// Writes the words of a new task.
+pub(super) async fn insert(db: &impl ConnectionTrait, task_id: i64, search_text: &str, keys: TaskKeys) -> Result<()> {
+    let rows = task_words::rows_of(task_id, search_text, keys);
+    for chunk in rows.chunks(INSERT_ROWS) {
+        task_words::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
+/// Brings an edited task's words in step: rewritten when its text changed, otherwise only
+/// the sort keys they carry (every edit moves `updated_at`).
+pub(super) async fn update(
+    db: &impl ConnectionTrait,
+    task_id: i64,
+    old_text: &str,
+    new_text: &str,
+    keys: TaskKeys,
+) -> Result<()> {
+    if old_text != new_text {
+        task_words::Entity::delete_many().filter(task_words::Column::TaskId.eq(task_id)).exec(db).await?;
+        return insert(db, task_id, new_text, keys).await;
+    }
+    task_words::Entity::update_many()
+        .col_expr(task_words::Column::UpdatedAt, Expr::value(keys.updated_at))
+        .col_expr(task_words::Column::UrgencyKey, Expr::value(keys.urgency_key))
+        .col_expr(task_words::Column::DeadlineKey, Expr::value(keys.deadline_key))
+        .filter(task_words::Column::TaskId.eq(task_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
