@@ -448,6 +448,20 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
         (task.urgency_key, task.deadline_key, task.search_text.as_str()),
         (tasks::urgency_key(3, None), tasks::NO_DEADLINE_KEY, " task 1 ")
     );
+    // And their search words, carrying those keys.
+    let words = tasklane_entity::task_words::Entity::find()
+        .order_by_asc(tasklane_entity::task_words::Column::Word)
+        .order_by_asc(tasklane_entity::task_words::Column::TaskId)
+        .all(&db)
+        .await
+        .unwrap();
+    let words: Vec<_> = words.iter().map(|w| (w.task_id, w.word.as_str(), w.urgency_key, w.updated_at)).collect();
+    let key = tasks::urgency_key(3, None);
+    let edited = at("2026-11-22T10:00:00Z");
+    assert_eq!(
+        words,
+        [(1, "1", key, edited), (2, "2", key, edited), (1, "task", key, edited), (2, "task", key, edited)]
+    );
     let rows = task_events::Entity::find().order_by_asc(task_events::Column::Id).all(&db).await.unwrap();
     let states: Vec<_> = rows
         .iter()
