@@ -5,6 +5,7 @@
 //! cannot hold dates after 2038, so values are bound as `DATETIME` instead.
 
 pub mod account_tokens;
+pub mod known_words;
 pub mod notifications;
 pub mod refresh_tokens;
 pub mod report_runs;

@@ -1,6 +1,7 @@
 //! `q` reads its matches in the order of the list: `task_words` holds every word of every task
 //! with the task's four sort keys, indexed by (word, sort key, task), so a search walks one
-//! word's tasks already sorted and stops after a page. The full-text indexes it replaces
+//! word's tasks already sorted and stops after a page; `known_words` lists the distinct words,
+//! so the words a beginning stands for are one short read. The full-text indexes they replace
 //! (MySQL `FULLTEXT`, SQLite FTS5) handed over every match of a word to be sorted.
 
 use sea_orm_migration::prelude::*;
@@ -29,6 +30,12 @@ enum TaskWords {
 }
 
 #[derive(DeriveIden, Clone, Copy)]
+enum KnownWords {
+    Table,
+    Word,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
 enum Tasks {
     Table,
     Id,
@@ -42,28 +49,27 @@ enum Tasks {
 /// Tasks whose words are written per transaction while filling the table in.
 const BACKFILL_BATCH: u64 = 500;
 
-/// Rows per `INSERT`: six values each stays under SQLite's 32,766 bound variables.
+/// Rows per `INSERT`: at six values a row, under SQLite's 32,766 bound variables.
 const INSERT_ROWS: usize = 1_000;
 
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
-        let mut word = ColumnDef::new(TaskWords::Word);
-        // Ranges of words (a prefix search) compare code points, whatever the server's default
-        // collation: MySQL's would fold case and accents.
-        match backend {
-            DbBackend::MySql => {
-                word.custom(Alias::new(format!("VARCHAR({MAX_WORD_CHARS}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")))
-            }
-            _ => word.string_len(MAX_WORD_CHARS as u32),
-        };
+        manager
+            .create_table(
+                Table::create()
+                    .table(KnownWords::Table)
+                    .col(word_column(backend, KnownWords::Word).primary_key())
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_table(
                 Table::create()
                     .table(TaskWords::Table)
                     .col(ColumnDef::new(TaskWords::TaskId).big_integer().not_null())
-                    .col(word.not_null())
+                    .col(word_column(backend, TaskWords::Word))
                     .col(instant(backend, TaskWords::CreatedAt).not_null())
                     .col(instant(backend, TaskWords::UpdatedAt).not_null())
                     .col(ColumnDef::new(TaskWords::UrgencyKey).big_integer().not_null())
@@ -99,6 +105,19 @@ impl MigrationTrait for Migration {
     }
 }
 
+/// A word column. Ranges of words (a prefix search) compare code points whatever the server's
+/// default collation, which on MySQL would fold case and accents.
+fn word_column(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
+    let mut word = ColumnDef::new(name);
+    match backend {
+        DbBackend::MySql => {
+            word.custom(Alias::new(format!("VARCHAR({MAX_WORD_CHARS}) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin")))
+        }
+        _ => word.string_len(MAX_WORD_CHARS as u32),
+    };
+    word.not_null().to_owned()
+}
+
 /// Writes the words of every task that has none yet, a batch of tasks per transaction, and
 /// returns how many tasks it indexed. The migration fills the table with it; tasks inserted
 /// around the application (imports, benchmarks) are indexed by calling it again.
@@ -124,9 +143,11 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
         let Some(last) = tasks.last() else { return Ok(indexed) };
         after = last.try_get("", "id")?;
         let mut rows = Vec::new();
+        let mut known = std::collections::BTreeSet::new();
         for task in &tasks {
             let search_text: String = task.try_get("", "search_text")?;
             for word in words_of(&search_text) {
+                known.insert(word.clone());
                 rows.push([
                     Expr::val(task.try_get::<i64>("", "id")?),
                     Expr::val(word),
@@ -138,6 +159,18 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
             }
         }
         let txn = db.begin().await?;
+        let known: Vec<String> = known.into_iter().collect();
+        for chunk in known.chunks(INSERT_ROWS) {
+            let mut insert = Query::insert()
+                .into_table(KnownWords::Table)
+                .columns([KnownWords::Word])
+                .on_conflict(OnConflict::column(KnownWords::Word).do_nothing_on([KnownWords::Word]).to_owned())
+                .to_owned();
+            for word in chunk {
+                insert.values([Expr::val(word.as_str())]).map_err(|e| DbErr::Custom(e.to_string()))?;
+            }
+            txn.execute(&insert).await?;
+        }
         for chunk in rows.chunks(INSERT_ROWS) {
             let mut insert = Query::insert()
                 .into_table(TaskWords::Table)

@@ -11,6 +11,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use tasklane_entity::known_words;
 use tasklane_entity::task_words::{self, MAX_WORD_CHARS};
 use tasklane_entity::tasks::{self, Column};
 
@@ -363,23 +364,19 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
 }
 
-/// The first `limit` distinct stored words that begin with `prefix`, in one statement: each
-/// step of the recursion seeks the next word in the index, however many rows hold each.
+/// The first `limit` stored words that begin with `prefix`, from `known_words`.
 async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) -> Result<Vec<String>> {
-    const NEXT_WORDS: &str = "WITH RECURSIVE found (word, n) AS (\
-        SELECT (SELECT word FROM task_words WHERE word >= ? AND word < ? ORDER BY word LIMIT 1), 1 \
-        UNION ALL \
-        SELECT (SELECT w.word FROM task_words w WHERE w.word > found.word AND w.word < ? ORDER BY w.word LIMIT 1), \
-        n + 1 FROM found WHERE found.word IS NOT NULL AND n < ?) \
-        SELECT word FROM found WHERE word IS NOT NULL";
     let (start, end) = task_words::range_of(prefix);
-    let statement = Statement::from_sql_and_values(
-        ctx.db.get_database_backend(),
-        NEXT_WORDS,
-        [start.into(), end.clone().into(), end.into(), (limit as i64).into()],
-    );
-    let rows = ctx.db.query_all_raw(statement).await?;
-    Ok(rows.iter().map(|row| row.try_get::<String>("", "word")).collect::<std::result::Result<_, _>>()?)
+    Ok(known_words::Entity::find()
+        .select_only()
+        .column(known_words::Column::Word)
+        .filter(known_words::Column::Word.gte(start))
+        .filter(known_words::Column::Word.lt(end))
+        .order_by_asc(known_words::Column::Word)
+        .limit(limit as u64)
+        .into_tuple::<String>()
+        .all(&ctx.db)
+        .await?)
 }
 
 /// The ids of the first `rows` tasks after `after` in the sort order that hold one of

@@ -188,6 +188,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     let completed_at = (status == TaskStatus::Done).then_some(now);
     let completed_due = deadline.filter(|_| status == TaskStatus::Done);
     let started_at = (status == TaskStatus::InProgress).then_some(now);
+    words::remember(&ctx.db, &name, &contents).await?;
     let txn = ctx.db.begin().await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
@@ -318,6 +319,11 @@ pub async fn update(
         (header, body) => header.or(body),
     };
     let change = ParsedChange::parse(&ctx.db, change).await?;
+    // The words of fields left alone are known already.
+    if change.name.is_some() || change.contents.is_some() {
+        let (name, contents) = (change.name.as_deref().unwrap_or(""), change.contents.as_deref().unwrap_or(""));
+        words::remember(&ctx.db, name, contents).await?;
+    }
     for _ in 0..5 {
         let txn = ctx.db.begin().await?;
         let task = find(&txn, task_id).await?;

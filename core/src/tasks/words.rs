@@ -1,14 +1,35 @@
 //! Keeps `task_words` in step with `tasks` inside the transaction that writes the task, so a
-//! search never sees a task under words or sort keys it no longer has.
+//! search never sees a task under words or sort keys it no longer has; and adds new words to
+//! `known_words` just before.
 
-use sea_orm::sea_query::Expr;
+use sea_orm::ActiveValue::Set;
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use tasklane_entity::task_words::{self, TaskKeys};
+use tasklane_entity::{known_words, tasks};
 
 use crate::Result;
 
 /// Rows per `INSERT` (six values each, under SQLite's bound-variable limit).
 const INSERT_ROWS: usize = 1_000;
+
+/// Adds the words of a name and contents about to be written to `known_words`, in a statement
+/// of its own before the task's transaction: inside it, the rows of common words would stay
+/// locked until every concurrent writer's commit. A task that then fails to be written leaves
+/// words no task holds, which searches pass over.
+pub(super) async fn remember(db: &impl ConnectionTrait, name: &str, contents: &str) -> Result<()> {
+    let words: Vec<String> = task_words::words_of(&tasks::search_text(name, contents)).into_iter().collect();
+    for chunk in words.chunks(INSERT_ROWS) {
+        let rows = chunk.iter().map(|word| known_words::ActiveModel { word: Set(word.clone()) });
+        known_words::Entity::insert_many(rows)
+            .on_conflict(
+                OnConflict::column(known_words::Column::Word).do_nothing_on([known_words::Column::Word]).to_owned(),
+            )
+            .exec_without_returning(db)
+            .await?;
+    }
+    Ok(())
+}
 
 /// Writes the words of a new task.
 pub(super) async fn insert(db: &impl ConnectionTrait, task_id: i64, search_text: &str, keys: TaskKeys) -> Result<()> {
