@@ -142,23 +142,35 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
         let tasks = db.query_all(&select).await?;
         let Some(last) = tasks.last() else { return Ok(indexed) };
         after = last.try_get("", "id")?;
-        let mut rows = Vec::new();
+        let txn = db.begin().await?;
         let mut known = std::collections::BTreeSet::new();
+        // Rows go out a statement at a time: a batch of long tasks holds millions of words.
+        let mut insert = task_words_insert();
+        let mut pending = 0;
         for task in &tasks {
             let search_text: String = task.try_get("", "search_text")?;
             for word in words_of(&search_text) {
-                known.insert(word.clone());
-                rows.push([
+                let row = [
                     Expr::val(task.try_get::<i64>("", "id")?),
-                    Expr::val(word),
+                    Expr::val(word.as_str()),
                     Expr::val(task.try_get::<chrono::NaiveDateTime>("", "created_at")?),
                     Expr::val(task.try_get::<chrono::NaiveDateTime>("", "updated_at")?),
                     Expr::val(task.try_get::<i64>("", "urgency_key")?),
                     Expr::val(task.try_get::<i64>("", "deadline_key")?),
-                ]);
+                ];
+                insert.values(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+                known.insert(word);
+                pending += 1;
+                if pending == INSERT_ROWS {
+                    txn.execute(&insert).await?;
+                    insert = task_words_insert();
+                    pending = 0;
+                }
             }
         }
-        let txn = db.begin().await?;
+        if pending > 0 {
+            txn.execute(&insert).await?;
+        }
         let known: Vec<String> = known.into_iter().collect();
         for chunk in known.chunks(INSERT_ROWS) {
             let mut insert = Query::insert()
@@ -171,26 +183,24 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
             }
             txn.execute(&insert).await?;
         }
-        for chunk in rows.chunks(INSERT_ROWS) {
-            let mut insert = Query::insert()
-                .into_table(TaskWords::Table)
-                .columns([
-                    TaskWords::TaskId,
-                    TaskWords::Word,
-                    TaskWords::CreatedAt,
-                    TaskWords::UpdatedAt,
-                    TaskWords::UrgencyKey,
-                    TaskWords::DeadlineKey,
-                ])
-                .to_owned();
-            for row in chunk {
-                insert.values(row.iter().cloned()).map_err(|e| DbErr::Custom(e.to_string()))?;
-            }
-            txn.execute(&insert).await?;
-        }
         txn.commit().await?;
         indexed += tasks.len() as u64;
     }
+}
+
+/// An `INSERT` into `task_words` waiting for its rows.
+fn task_words_insert() -> InsertStatement {
+    Query::insert()
+        .into_table(TaskWords::Table)
+        .columns([
+            TaskWords::TaskId,
+            TaskWords::Word,
+            TaskWords::CreatedAt,
+            TaskWords::UpdatedAt,
+            TaskWords::UrgencyKey,
+            TaskWords::DeadlineKey,
+        ])
+        .to_owned()
 }
 
 /// Drops the full-text index of migration 7 (and SQLite's triggers that kept it).
