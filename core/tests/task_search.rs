@@ -124,6 +124,11 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             assert_eq!(walked.len(), 3);
         }
     }
+    // The rarer word leads whichever comes first; the other is checked on each of its tasks.
+    let zephyr = expected(&all, "priority", true, has("zephyr"));
+    assert_eq!(walk(&ctx, &kim, "priority", "desc", "routine zephyr", 2).await, zephyr);
+    assert_eq!(walk(&ctx, &kim, "priority", "desc", "zephyr routine", 2).await, zephyr);
+    assert_eq!(walk(&ctx, &kim, "priority", "desc", "zephyr quarterly", 2).await, Vec::<i64>::new());
     // A middling word (65 tasks), as a prefix, together with another word, and punctuation
     // between words.
     let quarterly = expected(&all, "created_at", true, has("quarterly"));

@@ -277,7 +277,7 @@ const MAX_WALKED_WORDS: usize = 16;
 const SEARCH_WINDOW: u64 = 500;
 
 /// Word rows counted, at most, to tell which word of a search is the rarest.
-const RARITY_COUNT_CAP: u64 = 2_000;
+const RARITY_COUNT_CAP: u64 = 1_000;
 
 /// The words of `q` a search needs (at most ten), as the stored word lists spell them.
 fn search_words(q: &str) -> Vec<String> {
@@ -331,11 +331,7 @@ async fn search(
     if stored.len() > MAX_WALKED_WORDS {
         return broad_search(ctx, condition, after, &words[leading], components, rows).await;
     }
-    let ids = walk_words(ctx, &condition, after, &stored, components, rows).await?;
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    read(ctx, Condition::all().add(Column::Id.is_in(ids)), components, rows).await
+    walk_words(ctx, &condition, after, &stored, components, rows).await
 }
 
 /// The index of the word of `words` that begins the fewest stored words' rows (counted up to
@@ -344,8 +340,9 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     if words.len() < 2 {
         return Ok(0);
     }
-    let mut counts = Vec::with_capacity(words.len());
-    for word in words {
+    // One statement: a count per word, each of a capped walk of the word's range.
+    let mut counts = Query::select();
+    for (i, word) in words.iter().enumerate() {
         let (start, end) = task_words::range_of(word);
         let rows = Query::select()
             .expr(Expr::val(1))
@@ -354,13 +351,13 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
             .and_where(Expr::col(task_words::Column::Word).lt(end))
             .limit(RARITY_COUNT_CAP)
             .to_owned();
-        let count = Query::select()
-            .expr_as(Expr::cust("COUNT(*)"), Alias::new("matching"))
-            .from_subquery(rows, Alias::new("capped"))
-            .to_owned();
-        let found = ctx.db.query_one(&count).await?;
-        counts.push(found.map(|row| row.try_get::<i64>("", "matching")).transpose()?.unwrap_or(0));
+        let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned();
+        counts.expr_as(SimpleExpr::from(count), Alias::new(format!("word_{i}")));
     }
+    let found = ctx.db.query_one(&counts).await?;
+    let counts = (0..words.len())
+        .map(|i| found.as_ref().map_or(Ok(0), |row| row.try_get::<i64>("", &format!("word_{i}"))))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
 }
 
@@ -379,9 +376,10 @@ async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) ->
         .await?)
 }
 
-/// The ids of the first `rows` tasks after `after` in the sort order that hold one of
-/// `stored` words and pass `condition`: each word's rows are read from its sort key's index
-/// (joined to the task only when there are conditions to check), then merged.
+/// The first `rows` tasks after `after` in the sort order that hold one of `stored` words and
+/// pass `condition`, in one statement: each word's rows are read from its sort key's index
+/// (joined to the task only when there are conditions to check), merged, and the page's tasks
+/// read by id.
 async fn walk_words(
     ctx: &AppContext,
     condition: &Condition,
@@ -389,7 +387,7 @@ async fn walk_words(
     stored: &[String],
     components: &[Component],
     rows: u64,
-) -> Result<Vec<i64>> {
+) -> Result<Vec<tasks::Model>> {
     let backend = ctx.db.get_database_backend();
     let mut sql = Vec::with_capacity(stored.len());
     let mut values = Vec::new();
@@ -426,20 +424,28 @@ async fn walk_words(
         values.extend(statement.values.map(|v| v.0).unwrap_or_default());
     }
     // Column names come from the sort's own columns, never from the request.
-    let names: Vec<String> = components.iter().map(|c| c.words_column().as_str().to_owned()).collect();
-    let order: Vec<String> = components
-        .iter()
-        .zip(&names)
-        .map(|(c, name)| format!("{name} {}", if c.descending { "DESC" } else { "ASC" }))
-        .collect();
-    let merged = format!(
-        "SELECT DISTINCT {} FROM ({}) AS merged ORDER BY {} LIMIT {rows}",
+    let names: Vec<&str> = components.iter().map(|c| c.words_column().as_str()).collect();
+    let order = |table: &str| {
+        let terms: Vec<String> = components
+            .iter()
+            .zip(&names)
+            .map(|(c, name)| format!("{table}{name} {}", if c.descending { "DESC" } else { "ASC" }))
+            .collect();
+        terms.join(", ")
+    };
+    // A task holding two of the words is walked twice.
+    let distinct = if stored.len() > 1 { "DISTINCT " } else { "" };
+    let page = format!(
+        "SELECT {distinct}{} FROM ({}) AS merged ORDER BY {} LIMIT {rows}",
         names.join(", "),
         sql.join(" UNION ALL "),
-        order.join(", ")
+        order("")
     );
-    let found = ctx.db.query_all_raw(Statement::from_sql_and_values(backend, merged, values)).await?;
-    Ok(found.iter().map(|row| row.try_get::<i64>("", "task_id")).collect::<std::result::Result<_, _>>()?)
+    let tasks = format!(
+        "SELECT tasks.* FROM ({page}) AS page JOIN tasks ON tasks.id = page.task_id ORDER BY {}",
+        order("page.")
+    );
+    Ok(tasks::Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
 }
 
 /// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words (a letter
