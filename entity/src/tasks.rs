@@ -88,8 +88,7 @@ pub fn urgency_key(priority: i16, deadline: Option<DateTime>) -> i64 {
 
 /// The words of a name and contents as `q` matches them: lowercased, split at every
 /// character that is not a letter or digit, one space between words and one at each end, so
-/// `LIKE '% word%'` finds a word that begins with `word` and a full-text index sees the
-/// same words.
+/// `LIKE '% word%'` finds a word that begins with `word` and `task_words` holds the same words.
 pub fn search_text(name: &str, contents: &str) -> String {
     let mut text = String::with_capacity(name.len() + contents.len() + 3);
     text.push(' ');
