@@ -69,14 +69,14 @@ impl TaskKeys {
     }
 }
 
-/// The rows of one task: one per word of its `search_text`, with its sort keys.
-pub fn rows_of(task_id: i64, search_text: &str, keys: TaskKeys) -> Vec<ActiveModel> {
+/// The rows of one task: one per word (of [`words_of`] its `search_text`), with its sort keys.
+pub fn rows_of(task_id: i64, words: &BTreeSet<String>, keys: TaskKeys) -> Vec<ActiveModel> {
     use sea_orm::ActiveValue::Set;
-    words_of(search_text)
-        .into_iter()
+    words
+        .iter()
         .map(|word| ActiveModel {
             task_id: Set(task_id),
-            word: Set(word),
+            word: Set(word.clone()),
             created_at: Set(keys.created_at),
             updated_at: Set(keys.updated_at),
             urgency_key: Set(keys.urgency_key),

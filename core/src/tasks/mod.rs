@@ -16,7 +16,7 @@ use sea_orm::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tasklane_entity::task_words::TaskKeys;
+use tasklane_entity::task_words::{self, TaskKeys};
 use tasklane_entity::{task_events, tasks, users};
 
 use crate::auth::Principal;
@@ -188,7 +188,9 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     let completed_at = (status == TaskStatus::Done).then_some(now);
     let completed_due = deadline.filter(|_| status == TaskStatus::Done);
     let started_at = (status == TaskStatus::InProgress).then_some(now);
-    words::remember(&ctx.db, &name, &contents).await?;
+    // Tokenised once, for the known words and for the task's own rows.
+    let text_words = task_words::words_of(&tasks::search_text(&name, &contents));
+    words::remember(&ctx.db, &text_words).await?;
     let txn = ctx.db.begin().await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
@@ -216,7 +218,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     .await
     .map_err(crate::error::unknown_user_on_foreign_key)?;
     let keys = TaskKeys::new(crate::stored(now), crate::stored(now), priority.rank(), deadline.map(crate::stored));
-    words::insert(&txn, inserted.last_insert_id, &tasks::search_text(&name, &contents), keys).await?;
+    words::insert(&txn, inserted.last_insert_id, &text_words, keys).await?;
     let view = TaskView {
         id: inserted.last_insert_id,
         name,
@@ -322,7 +324,7 @@ pub async fn update(
     // The words of fields left alone are known already.
     if change.name.is_some() || change.contents.is_some() {
         let (name, contents) = (change.name.as_deref().unwrap_or(""), change.contents.as_deref().unwrap_or(""));
-        words::remember(&ctx.db, name, contents).await?;
+        words::remember(&ctx.db, &task_words::words_of(&tasks::search_text(name, contents))).await?;
     }
     for _ in 0..5 {
         let txn = ctx.db.begin().await?;

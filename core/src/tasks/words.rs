@@ -2,25 +2,27 @@
 //! search never sees a task under words or sort keys it no longer has; and adds new words to
 //! `known_words` just before.
 
+use std::collections::BTreeSet;
+
 use sea_orm::ActiveValue::Set;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
+use tasklane_entity::known_words;
 use tasklane_entity::task_words::{self, TaskKeys};
-use tasklane_entity::{known_words, tasks};
 
 use crate::Result;
 
 /// Rows per `INSERT` (six values each, under SQLite's bound-variable limit).
 const INSERT_ROWS: usize = 1_000;
 
-/// Adds the words of a name and contents about to be written to `known_words`, in a statement
-/// of its own before the task's transaction: inside it, the rows of common words would stay
-/// locked until every concurrent writer's commit. A task that then fails to be written leaves
-/// words no task holds, which searches pass over.
-pub(super) async fn remember(db: &impl ConnectionTrait, name: &str, contents: &str) -> Result<()> {
-    let words: Vec<String> = task_words::words_of(&tasks::search_text(name, contents)).into_iter().collect();
+/// Adds words about to be written to `known_words`, in a statement of its own before the
+/// task's transaction: inside it, the rows of common words would stay locked until every
+/// concurrent writer's commit. A task that then fails to be written leaves words no task
+/// holds, which searches pass over.
+pub(super) async fn remember(db: &impl ConnectionTrait, words: &BTreeSet<String>) -> Result<()> {
+    let words: Vec<&String> = words.iter().collect();
     for chunk in words.chunks(INSERT_ROWS) {
-        let rows = chunk.iter().map(|word| known_words::ActiveModel { word: Set(word.clone()) });
+        let rows = chunk.iter().map(|word| known_words::ActiveModel { word: Set((*word).clone()) });
         known_words::Entity::insert_many(rows)
             .on_conflict(
                 OnConflict::column(known_words::Column::Word).do_nothing_on([known_words::Column::Word]).to_owned(),
@@ -32,8 +34,13 @@ pub(super) async fn remember(db: &impl ConnectionTrait, name: &str, contents: &s
 }
 
 /// Writes the words of a new task.
-pub(super) async fn insert(db: &impl ConnectionTrait, task_id: i64, search_text: &str, keys: TaskKeys) -> Result<()> {
-    let rows = task_words::rows_of(task_id, search_text, keys);
+pub(super) async fn insert(
+    db: &impl ConnectionTrait,
+    task_id: i64,
+    words: &BTreeSet<String>,
+    keys: TaskKeys,
+) -> Result<()> {
+    let rows = task_words::rows_of(task_id, words, keys);
     for chunk in rows.chunks(INSERT_ROWS) {
         task_words::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
@@ -51,7 +58,7 @@ pub(super) async fn update(
 ) -> Result<()> {
     if old_text != new_text {
         task_words::Entity::delete_many().filter(task_words::Column::TaskId.eq(task_id)).exec(db).await?;
-        return insert(db, task_id, new_text, keys).await;
+        return insert(db, task_id, &task_words::words_of(new_text), keys).await;
     }
     task_words::Entity::update_many()
         .col_expr(task_words::Column::UpdatedAt, Expr::value(keys.updated_at))
