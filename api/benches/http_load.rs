@@ -1,9 +1,9 @@
 //! Load benchmark for the task API: `POST /api/tasks`, then `GET /api/tasks` over 100,000
 //! tasks in every sort order, with a filter, on a second page, and with `q` searches for a
 //! common, a middling and a rare word in several sort orders, with a filter, as a prefix and
-//! as a one-letter beginning of many words, with 16 concurrent clients against the release
-//! `tasklane-api` binary. Prints requests/s, p50/p99 latency, CPU per request and the server's
-//! peak RSS.
+//! as one- and three-character beginnings of many words, with 16 concurrent clients against
+//! the release `tasklane-api` binary. Prints requests/s, p50/p99 latency, CPU per request and
+//! the server's peak RSS.
 //!
 //! Run: `cargo bench -p tasklane-api --bench http_load` (MariaDB), or with
 //! `BENCH_DATABASE=sqlite` on a SQLite file.
@@ -327,8 +327,10 @@ async fn main() {
         format!("q={MIDDLING_WORD}&sort=deadline&limit=50"),
         format!("q={COMMON_WORD}&sort=priority&status=pending&limit=50"),
         format!("q={}&limit=50", &MIDDLING_WORD[..5]),
-        // The beginning of more stored words than a search walks one by one (task numbers).
+        // The beginning of thousands of stored words (task numbers): one character, which has
+        // rows of its own, and three, which has not and begins more words than are walked one by one.
         "q=1&sort=priority&limit=50".to_owned(),
+        "q=100&sort=priority&limit=50".to_owned(),
     ];
     for query in queries {
         let list = {

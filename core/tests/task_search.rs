@@ -33,7 +33,7 @@ fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
         contents.push_str(" prezephyrs");
     }
     tasks::ActiveModel {
-        name: Set(if i == 2_000 { "보고서 작성".to_owned() } else { format!("task {i}") }),
+        name: Set(if i == 2_000 { "보고서 작성".to_owned() } else { format!("task t{i}") }),
         contents: Set(contents),
         status: Set(["pending", "in_progress", "done"][i % 3].to_owned()),
         priority: Set((i % 4 + 1) as i16),
@@ -158,12 +158,30 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     };
     let page = list(&ctx, &kim, query).await.unwrap();
     assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), expected(&all, "priority", true, pending));
-    // A beginning shared by more stored words than are walked one by one ("1", "10", "100",
-    // …): found from the sort order and the word rows of the whole beginning, page by page.
-    let starts_with_1 = |t: &tasks::Model| t.contents.split(' ').any(|w| w.starts_with('1'));
-    for sort in ["created_at", "deadline"] {
+    // Beginnings of one and two characters ("1", "t1"), each the beginning of hundreds of
+    // stored words, walk their own rows.
+    let starts_with = |field: fn(&tasks::Model) -> &str, beginning: &'static str| {
+        move |t: &tasks::Model| field(t).to_lowercase().split(' ').any(|w| w.starts_with(beginning))
+    };
+    fn contents(t: &tasks::Model) -> &str {
+        &t.contents
+    }
+    fn name(t: &tasks::Model) -> &str {
+        &t.name
+    }
+    for sort in ["created_at", "deadline", "priority"] {
         let walked = walk(&ctx, &kim, sort, "desc", "1", 100).await;
-        assert_eq!(walked, expected(&all, sort, true, starts_with_1), "prefix 1 sort={sort}");
+        assert_eq!(walked, expected(&all, sort, true, starts_with(contents, "1")), "prefix 1 sort={sort}");
+        let walked = walk(&ctx, &kim, sort, "asc", "T1", 100).await;
+        assert_eq!(walked, expected(&all, sort, false, starts_with(name, "t1")), "prefix t1 sort={sort}");
+    }
+    // A longer beginning shared by more stored words than are walked one by one ("t10",
+    // "t100", …, "t1099"): found from the sort order and the word rows of the whole beginning.
+    for sort in ["created_at", "deadline"] {
+        let walked = walk(&ctx, &kim, sort, "desc", "t10", 30).await;
+        let t10 = expected(&all, sort, true, starts_with(name, "t10"));
+        assert_eq!(t10.len(), 111);
+        assert_eq!(walked, t10, "prefix t10 sort={sort}");
     }
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
