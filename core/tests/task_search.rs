@@ -183,6 +183,17 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
         assert_eq!(t10.len(), 111);
         assert_eq!(walked, t10, "prefix t10 sort={sort}");
     }
+    // The same beside a filter, checked on each task of the word rows.
+    let query = ListQuery {
+        status: Some("pending".into()),
+        sort: Some("priority".into()),
+        q: Some("t10".into()),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let page = list(&ctx, &kim, query).await.unwrap();
+    let pending_t10 = |t: &tasks::Model| t.status == "pending" && starts_with(name, "t10")(t);
+    assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), expected(&all, "priority", true, pending_t10));
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);

@@ -326,16 +326,17 @@ async fn search(
     }
     // A beginning of one or two characters, shared by hundreds of words, has rows of its own.
     if let Some(beginning) = task_words::beginning_row(&words[leading]) {
-        return walk_words(ctx, &condition, after, &[beginning], components, rows).await;
+        return walk_words(ctx, &condition, after, &[Walk::Word(beginning)], components, rows).await;
     }
     let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
     if stored.is_empty() {
         return Ok(Vec::new());
     }
     if stored.len() > MAX_WALKED_WORDS {
-        return broad_search(ctx, condition, after, &words[leading], components, rows).await;
+        return broad_search(ctx, condition, after, words[leading].clone(), components, rows).await;
     }
-    walk_words(ctx, &condition, after, &stored, components, rows).await
+    let walks: Vec<Walk> = stored.into_iter().map(Walk::Word).collect();
+    walk_words(ctx, &condition, after, &walks, components, rows).await
 }
 
 /// The index of the word of `words` that begins the fewest stored words' rows (counted up to
@@ -391,28 +392,46 @@ async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) ->
         .await?)
 }
 
-/// The first `rows` tasks after `after` in the sort order that hold one of `stored` words and
-/// pass `condition`, in one statement: each word's rows are read from its sort key's index
+/// The `task_words` rows one walk of [`walk_words`] reads.
+enum Walk {
+    /// The rows of one stored word (or beginning's row), each of a different task, read in
+    /// the sort order straight from the word's index.
+    Word(String),
+    /// The rows of every stored word beginning with this: a range of the index, sorted (each
+    /// task once) after it is read, so in proportion to the rows.
+    Beginning(String),
+}
+
+/// The first `rows` tasks after `after` in the sort order that hold one of the `walks`' words
+/// and pass `condition`, in one statement: each walk's rows are read from its sort key's index
 /// (joined to the task only when there are conditions to check), merged, and the page's tasks
 /// read by id.
 async fn walk_words(
     ctx: &AppContext,
     condition: &Condition,
     after: Option<&Position>,
-    stored: &[String],
+    walks: &[Walk],
     components: &[Component],
     rows: u64,
 ) -> Result<Vec<tasks::Model>> {
     let backend = ctx.db.get_database_backend();
-    let mut sql = Vec::with_capacity(stored.len());
+    let mut sql = Vec::with_capacity(walks.len());
     let mut values = Vec::new();
-    for (i, word) in stored.iter().enumerate() {
+    for (i, walk) in walks.iter().enumerate() {
         let mut select = Query::select();
         select.from(task_words::Entity);
         for component in components {
             select.column((task_words::Entity, component.words_column()));
         }
-        select.and_where(Expr::col((task_words::Entity, task_words::Column::Word)).eq(word.as_str()));
+        let word = Expr::col((task_words::Entity, task_words::Column::Word));
+        match walk {
+            Walk::Word(stored) => select.and_where(word.eq(stored.as_str())),
+            // A task's rows all carry its keys, so `DISTINCT` on them leaves each task once.
+            Walk::Beginning(beginning) => {
+                let (start, end) = task_words::range_of(beginning);
+                select.distinct().and_where(word.clone().gte(start)).and_where(word.lt(end))
+            }
+        };
         if let Some(after) = after {
             select.cond_where(after.after(components, Table::Words));
         }
@@ -449,7 +468,7 @@ async fn walk_words(
         terms.join(", ")
     };
     // A task holding two of the words is walked twice.
-    let distinct = if stored.len() > 1 { "DISTINCT " } else { "" };
+    let distinct = if walks.len() > 1 { "DISTINCT " } else { "" };
     let page = format!(
         "SELECT {distinct}{} FROM ({}) AS merged ORDER BY {} LIMIT {rows}",
         names.join(", "),
@@ -464,23 +483,23 @@ async fn walk_words(
 }
 
 /// A search for a beginning of three or more characters shared by more than
-/// [`MAX_WALKED_WORDS`] stored words (usually found in many tasks): the first [`SEARCH_WINDOW`] rows of the sort order are
-/// checked for it, and only when they do not fill the page are the word rows of the whole
-/// beginning asked for the matches past them.
+/// [`MAX_WALKED_WORDS`] stored words (usually found in many tasks): the first
+/// [`SEARCH_WINDOW`] rows of the sort order are checked for it, and only when they do not fill
+/// the page are the word rows of the whole beginning read for the matches past them.
 async fn broad_search(
     ctx: &AppContext,
     condition: Condition,
     after: Option<&Position>,
-    word: &str,
+    beginning: String,
     components: &[Component],
     rows: u64,
 ) -> Result<Vec<tasks::Model>> {
-    let condition = match after {
-        Some(after) => condition.add(after.after(components, Table::Tasks)),
-        None => condition,
+    let listed = match after {
+        Some(after) => condition.clone().add(after.after(components, Table::Tasks)),
+        None => condition.clone(),
     };
-    let matching = text_has(word);
-    let boundary = ordered(tasks::Entity::find().filter(condition.clone()), components)
+    let matching = text_has(&beginning);
+    let boundary = ordered(tasks::Entity::find().filter(listed.clone()), components)
         .select_only()
         .column(Column::Id)
         .offset(SEARCH_WINDOW - 1)
@@ -494,21 +513,15 @@ async fn broad_search(
         None => None,
     };
     let Some(boundary) = boundary else {
-        return read(ctx, condition.add(matching), components, rows).await;
+        return read(ctx, listed.add(matching), components, rows).await;
     };
     let boundary = Position::of(components, &boundary)?;
-    let window = condition.clone().add(boundary.up_to(components, Table::Tasks)).add(matching.clone());
+    let window = listed.add(boundary.up_to(components, Table::Tasks)).add(matching);
     let mut found = read(ctx, window, components, rows).await?;
     if (found.len() as u64) < rows {
-        let (start, end) = task_words::range_of(word);
-        let holding = Query::select()
-            .column(task_words::Column::TaskId)
-            .from(task_words::Entity)
-            .and_where(Expr::col(task_words::Column::Word).gte(start))
-            .and_where(Expr::col(task_words::Column::Word).lt(end))
-            .to_owned();
-        let rest = condition.add(boundary.after(components, Table::Tasks)).add(Column::Id.in_subquery(holding));
-        found.extend(read(ctx, rest, components, rows - found.len() as u64).await?);
+        let walk = [Walk::Beginning(beginning)];
+        let rest = rows - found.len() as u64;
+        found.extend(walk_words(ctx, &condition, Some(&boundary), &walk, components, rest).await?);
     }
     Ok(found)
 }
