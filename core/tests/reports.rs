@@ -340,7 +340,7 @@ async fn periods_past_event_retention_keep_their_stored_report_or_are_refused() 
 
 #[tokio::test]
 async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_task() {
-    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+    use sea_orm::{ActiveValue::Set, EntityTrait, QueryOrder};
     use sea_orm_migration::MigratorTrait;
     use tasklane_entity::{task_events, tasks, users};
 
@@ -441,15 +441,6 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
         .unwrap();
     }
 
-    // Up to the search words (migration 9), as a database indexed before the words' beginnings
-    // had rows of their own (migration 10) left them; then the rest.
-    tasklane_migration::Migrator::up(&db, Some(5)).await.unwrap();
-    let beginnings = tasklane_entity::task_words::Entity::delete_many()
-        .filter(tasklane_entity::task_words::Column::Word.like("%*"))
-        .exec(&db)
-        .await
-        .unwrap();
-    assert_eq!(beginnings.rows_affected, 6);
     tasklane_migration::Migrator::up(&db, None).await.unwrap();
     // The sort and search keys of tasks from before them are filled in too.
     let task = tasks::Entity::find_by_id(1).one(&db).await.unwrap().unwrap();
@@ -467,27 +458,9 @@ async fn events_written_before_the_upgrade_get_their_state_by_replaying_each_tas
     let words: Vec<_> = words.iter().map(|w| (w.task_id, w.word.as_str(), w.urgency_key, w.updated_at)).collect();
     let key = tasks::urgency_key(3, None);
     let edited = at("2026-11-22T10:00:00Z");
-    let words: Vec<_> = words
-        .iter()
-        .map(|&(task, word, urgency, updated)| {
-            assert_eq!((urgency, updated), (key, edited), "{word}");
-            (task, word)
-        })
-        .collect();
     assert_eq!(
         words,
-        [
-            (1, "1"),
-            (1, "1*"),
-            (2, "2"),
-            (2, "2*"),
-            (1, "t*"),
-            (2, "t*"),
-            (1, "ta*"),
-            (2, "ta*"),
-            (1, "task"),
-            (2, "task")
-        ]
+        [(1, "1", key, edited), (2, "2", key, edited), (1, "task", key, edited), (2, "task", key, edited)]
     );
     let rows = task_events::Entity::find().order_by_asc(task_events::Column::Id).all(&db).await.unwrap();
     let states: Vec<_> = rows

@@ -1,8 +1,5 @@
 //! The words of every task, each row carrying its task's sort keys, so that a search reads the
-//! tasks holding a word already in the order of any sort (one index per sort key). Besides its
-//! words a task has a row per beginning of one or two characters of them (see
-//! [`beginning_row`]), so that a search for such a beginning, shared by hundreds of words, walks
-//! one row list too.
+//! tasks holding a word already in the order of any sort (one index per sort key).
 
 use std::collections::BTreeSet;
 
@@ -15,8 +12,7 @@ pub struct Model {
     /// The task holding the word.
     #[sea_orm(primary_key, auto_increment = false)]
     pub task_id: i64,
-    /// A word of [`super::tasks::search_text`], cut to [`MAX_WORD_CHARS`] characters, or the
-    /// [`beginning_row`] of one.
+    /// A word of [`super::tasks::search_text`], cut to [`MAX_WORD_CHARS`] characters.
     #[sea_orm(primary_key, auto_increment = false)]
     pub word: String,
     /// The task's `created_at`.
@@ -73,43 +69,14 @@ impl TaskKeys {
     }
 }
 
-/// Longest beginning of a word that has rows of its own ([`beginning_row`]).
-pub const MAX_BEGINNING_CHARS: usize = 2;
-
-/// Ends the `word` of a beginning's row. It is never part of a word (words are letters and
-/// digits) and sorts below every letter and digit, so a beginning's row lies in
-/// [`range_of`] its own beginning and no longer one.
-const BEGINNING_MARK: char = '*';
-
-/// The `word` of the rows that stand for the words beginning with `beginning`, when it is
-/// short enough to have them (one or two characters): the beginning and a `*`.
-pub fn beginning_row(beginning: &str) -> Option<String> {
-    let chars = beginning.chars().count();
-    (1..=MAX_BEGINNING_CHARS).contains(&chars).then(|| format!("{beginning}{BEGINNING_MARK}"))
-}
-
-/// What a task with these words stores in `word`: each word, and each beginning of one or two
-/// characters of them as its [`beginning_row`].
-pub fn stored_words(words: &BTreeSet<String>) -> BTreeSet<String> {
-    let mut stored = words.clone();
-    for word in words {
-        // The byte end of each of the word's first characters ends one beginning.
-        for end in word.char_indices().map(|(start, c)| start + c.len_utf8()).take(MAX_BEGINNING_CHARS) {
-            stored.extend(beginning_row(&word[..end]));
-        }
-    }
-    stored
-}
-
-/// The rows of one task: one per word (of [`words_of`] its `search_text`) and per short
-/// beginning of them ([`stored_words`]), with its sort keys.
+/// The rows of one task: one per word (of [`words_of`] its `search_text`), with its sort keys.
 pub fn rows_of(task_id: i64, words: &BTreeSet<String>, keys: TaskKeys) -> Vec<ActiveModel> {
     use sea_orm::ActiveValue::Set;
-    stored_words(words)
-        .into_iter()
+    words
+        .iter()
         .map(|word| ActiveModel {
             task_id: Set(task_id),
-            word: Set(word),
+            word: Set(word.clone()),
             created_at: Set(keys.created_at),
             updated_at: Set(keys.updated_at),
             urgency_key: Set(keys.urgency_key),
@@ -146,19 +113,5 @@ mod tests {
         }
         let (start, end) = range_of("보고");
         assert!("보고서" >= start.as_str() && "보고서" < end.as_str());
-    }
-
-    #[test]
-    fn a_task_stores_its_words_and_their_beginnings_of_one_and_two_characters() {
-        let words: BTreeSet<String> = ["report", "re", "1", "보고서"].into_iter().map(String::from).collect();
-        let stored: Vec<String> = stored_words(&words).into_iter().collect();
-        assert_eq!(stored, ["1", "1*", "r*", "re", "re*", "report", "보*", "보고*", "보고서"]);
-        assert_eq!(beginning_row("rep"), None);
-        assert_eq!(beginning_row(""), None);
-        // A beginning's row lies in the range of its own beginning and of no longer one.
-        let (start, end) = range_of("re");
-        assert!("re*" >= start.as_str() && "re*" < end.as_str());
-        let (start, _) = range_of("re0");
-        assert!("re*" < start.as_str());
     }
 }

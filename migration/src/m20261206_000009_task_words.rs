@@ -6,7 +6,7 @@
 
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::sea_orm::{ConnectionTrait, DbBackend, TransactionSession, TransactionTrait};
-use tasklane_entity::task_words::{MAX_WORD_CHARS, stored_words, words_of};
+use tasklane_entity::task_words::{MAX_WORD_CHARS, words_of};
 
 use crate::types::instant;
 
@@ -118,8 +118,8 @@ fn word_column(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
     word.not_null().to_owned()
 }
 
-/// Writes the words of every task that has none yet (and their short beginnings, see
-/// [`stored_words`]), a batch of tasks per transaction, and returns how many tasks it indexed. The migration fills the table with it; tasks inserted
+/// Writes the words of every task that has none yet, a batch of tasks per transaction, and
+/// returns how many tasks it indexed. The migration fills the table with it; tasks inserted
 /// around the application (imports, benchmarks) are indexed by calling it again.
 pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64, DbErr> {
     let mut after = 0_i64;
@@ -149,8 +149,7 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
         let mut pending = 0;
         for task in &tasks {
             let search_text: String = task.try_get("", "search_text")?;
-            let words = words_of(&search_text);
-            for word in stored_words(&words) {
+            for word in words_of(&search_text) {
                 let row = [
                     Expr::val(task.try_get::<i64>("", "id")?),
                     Expr::val(word.as_str()),
@@ -160,6 +159,7 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
                     Expr::val(task.try_get::<i64>("", "deadline_key")?),
                 ];
                 insert.values(row).map_err(|e| DbErr::Custom(e.to_string()))?;
+                known.insert(word);
                 pending += 1;
                 if pending == INSERT_ROWS {
                     txn.execute(&insert).await?;
@@ -167,7 +167,6 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
                     pending = 0;
                 }
             }
-            known.extend(words);
         }
         if pending > 0 {
             txn.execute(&insert).await?;

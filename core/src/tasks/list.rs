@@ -305,9 +305,9 @@ fn text_has(word: &str) -> SimpleExpr {
 /// The first `rows` tasks of `condition` after `after`, in the sort order, whose words begin
 /// with each of `words`. The rarest word leads: the stored words it begins are each walked in
 /// `task_words` in the sort order (an index per sort key), a page at most per word, with the
-/// other words and the filters checked on the task; the pages merge into one. A leading word of
-/// one or two characters walks its beginning's rows instead. Each search thus reads about a
-/// page per stored word however many tasks hold the word or where in the order they are.
+/// other words and the filters checked on the task; the pages merge into one. Each search
+/// thus reads about a page per stored word however many tasks hold the word or where in the
+/// order they are.
 async fn search(
     ctx: &AppContext,
     condition: Condition,
@@ -323,10 +323,6 @@ async fn search(
         if i != leading || word.chars().count() > MAX_WORD_CHARS {
             condition = condition.add(text_has(word));
         }
-    }
-    // A beginning of one or two characters, shared by hundreds of words, has rows of its own.
-    if let Some(beginning) = task_words::beginning_row(&words[leading]) {
-        return walk_words(ctx, &condition, after, &[Walk::Word(beginning)], components, rows).await;
     }
     let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
     if stored.is_empty() {
@@ -348,10 +344,12 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     // One statement: a count per word, each of a capped walk of the word's range.
     let mut counts = Query::select();
     for (i, word) in words.iter().enumerate() {
+        let (start, end) = task_words::range_of(word);
         let rows = Query::select()
             .expr(Expr::val(1))
             .from(task_words::Entity)
-            .cond_where(rows_walked_for(word))
+            .and_where(Expr::col(task_words::Column::Word).gte(start))
+            .and_where(Expr::col(task_words::Column::Word).lt(end))
             .limit(RARITY_COUNT_CAP)
             .to_owned();
         let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned();
@@ -362,19 +360,6 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
         .map(|i| found.as_ref().map_or(Ok(0), |row| row.try_get::<i64>("", &format!("word_{i}"))))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
-}
-
-/// The `task_words` rows a search for `word` walks: its beginning's own rows when it is short,
-/// otherwise the rows of every word it begins.
-fn rows_walked_for(word: &str) -> Condition {
-    let column = Expr::col(task_words::Column::Word);
-    match task_words::beginning_row(word) {
-        Some(beginning) => Condition::all().add(column.eq(beginning)),
-        None => {
-            let (start, end) = task_words::range_of(word);
-            Condition::all().add(column.clone().gte(start)).add(column.lt(end))
-        }
-    }
 }
 
 /// The first `limit` stored words that begin with `prefix`, from `known_words`.
@@ -482,10 +467,10 @@ async fn walk_words(
     Ok(tasks::Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
 }
 
-/// A search for a beginning of three or more characters shared by more than
-/// [`MAX_WALKED_WORDS`] stored words (usually found in many tasks): the first
-/// [`SEARCH_WINDOW`] rows of the sort order are checked for it, and only when they do not fill
-/// the page are the word rows of the whole beginning read for the matches past them.
+/// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words (a letter
+/// or two, usually in many tasks): the first [`SEARCH_WINDOW`] rows of the sort order are
+/// checked for it, and only when they do not fill the page are the word rows of the whole
+/// beginning read for the matches past them.
 async fn broad_search(
     ctx: &AppContext,
     condition: Condition,
