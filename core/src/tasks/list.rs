@@ -379,8 +379,8 @@ async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) ->
 
 /// The `task_words` rows one walk of [`walk_words`] reads.
 enum Walk {
-    /// The rows of one stored word (or beginning's row), each of a different task, read in
-    /// the sort order straight from the word's index.
+    /// The rows of one stored word, each of a different task, read in the sort order straight
+    /// from the word's index.
     Word(String),
     /// The rows of every stored word beginning with this: a range of the index, sorted (each
     /// task once) after it is read, so in proportion to the rows.
