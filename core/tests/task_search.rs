@@ -148,16 +148,22 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             );
         }
     }
-    let pending = |t: &tasks::Model| t.status == "pending" && has("quarterly")(t);
-    let query = ListQuery {
-        status: Some("pending".into()),
-        sort: Some("priority".into()),
-        q: Some("quarterly".into()),
-        limit: Some(100),
-        ..Default::default()
+    // One page of the pending tasks found by `q`, most urgent first.
+    let pending_by_priority = |q: &'static str| {
+        let (ctx, kim) = (&ctx, &kim);
+        async move {
+            let query = ListQuery {
+                status: Some("pending".into()),
+                sort: Some("priority".into()),
+                q: Some(q.into()),
+                limit: Some(100),
+                ..Default::default()
+            };
+            list(ctx, kim, query).await.unwrap().tasks.iter().map(|t| t.id).collect::<Vec<_>>()
+        }
     };
-    let page = list(&ctx, &kim, query).await.unwrap();
-    assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), expected(&all, "priority", true, pending));
+    let pending = |t: &tasks::Model| t.status == "pending" && has("quarterly")(t);
+    assert_eq!(pending_by_priority("quarterly").await, expected(&all, "priority", true, pending));
     // Beginnings shared by more stored words than are walked one by one ("1", "t1" and "t10",
     // each the beginning of a hundred task numbers or more): found from the sort order and the
     // word rows of the whole beginning, page by page.
@@ -181,16 +187,8 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
         assert_eq!(walked, t10, "prefix t10 sort={sort}");
     }
     // The same beside a filter, checked on each task of the word rows.
-    let query = ListQuery {
-        status: Some("pending".into()),
-        sort: Some("priority".into()),
-        q: Some("t10".into()),
-        limit: Some(100),
-        ..Default::default()
-    };
-    let page = list(&ctx, &kim, query).await.unwrap();
     let pending_t10 = |t: &tasks::Model| t.status == "pending" && starts_with(name, "t10")(t);
-    assert_eq!(page.tasks.iter().map(|t| t.id).collect::<Vec<_>>(), expected(&all, "priority", true, pending_t10));
+    assert_eq!(pending_by_priority("t10").await, expected(&all, "priority", true, pending_t10));
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);
