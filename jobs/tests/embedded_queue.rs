@@ -46,6 +46,20 @@ async fn publish_claim_complete_and_dedup() {
 }
 
 #[tokio::test]
+async fn a_job_is_due_the_moment_it_is_enqueued() {
+    // Enqueue and claim are written and compared with one clock to the microsecond: on a fast
+    // machine a claim within the same millisecond as the enqueue still finds the job.
+    let test = fresh_db().await;
+    let queue = SqlQueue::new(test.db.clone());
+    for n in 0..50 {
+        queue.enqueue(vec![job("q", n, None)]).await.unwrap();
+        let claimed = queue.claim("q", "w", 1, LEASE).await.unwrap();
+        assert_eq!(claimed.len(), 1, "job {n} was not due right after it was enqueued");
+        queue.complete(&claimed[0], "w").await.unwrap();
+    }
+}
+
+#[tokio::test]
 async fn retries_then_the_dead_letter_queue_then_replay_and_purge() {
     let test = fresh_db().await;
     let queue = SqlQueue::new(test.db.clone());

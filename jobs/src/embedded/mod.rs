@@ -85,31 +85,21 @@ fn is_transient_conflict(err: &sea_orm::DbErr) -> bool {
     text.contains("1213") || text.contains("1205") || text.contains("database is locked")
 }
 
-/// An instant as the table stores it: a naive date-time that is always UTC.
-fn stored(at: DateTime<Utc>) -> chrono::NaiveDateTime {
-    at.naive_utc()
-}
-
-fn stored_now() -> chrono::NaiveDateTime {
-    stored(crate::now())
-}
-
-fn later(delay: Duration) -> chrono::NaiveDateTime {
-    after(stored_now(), delay)
-}
-
 fn after(at: chrono::NaiveDateTime, delay: Duration) -> chrono::NaiveDateTime {
     at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
 }
 
-/// The database's clock (UTC, microseconds). Leases are written and compared with it, so
-/// workers on machines whose clocks disagree still agree on when a lease has run out.
+/// The database's clock (UTC, a naive date-time as the table stores it). Every time the table
+/// holds is written and compared with it, so workers on machines whose clocks disagree still
+/// agree on when a job is due and when a lease has run out. SQLite runs inside this process, so
+/// its clock is the process's own: read here to the microsecond, because SQLite's `'now'` has
+/// only milliseconds and a job written a moment ago would not yet be due by it.
 async fn database_now(db: &impl ConnectionTrait) -> std::result::Result<chrono::NaiveDateTime, sea_orm::DbErr> {
     let backend = db.get_database_backend();
-    let sql = match backend {
-        DbBackend::MySql => "SELECT CAST(UTC_TIMESTAMP(6) AS CHAR) AS now",
-        _ => "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now') AS now",
-    };
+    if backend != DbBackend::MySql {
+        return Ok(crate::now().naive_utc());
+    }
+    let sql = "SELECT CAST(UTC_TIMESTAMP(6) AS CHAR) AS now";
     let row = db
         .query_one_raw(sea_orm::Statement::from_string(backend, sql))
         .await?
@@ -164,7 +154,7 @@ fn selected(queue: &str, selector: &DeadSelector) -> Condition {
 const INSERT_CHUNK: usize = 500;
 
 async fn insert(db: &impl ConnectionTrait, new_jobs: Vec<NewJob>) -> Result<()> {
-    let now = stored_now();
+    let now = database_now(db).await?;
     for chunk in new_jobs.chunks(INSERT_CHUNK) {
         insert_chunk(db, chunk, now).await?;
     }
@@ -324,22 +314,32 @@ impl Transport for SqlQueue {
     }
 
     async fn retry_later(&self, delivery: &Delivery, worker: &str, delay: Duration, error: &str) -> Result<()> {
-        let update = unleased(Entity::update_many())
-            .col_expr(Column::State, Expr::value(READY))
-            .col_expr(Column::RunAt, Expr::value(later(delay)))
-            .col_expr(Column::LastError, Expr::value(error))
-            .filter(fenced(delivery, worker));
-        retrying(|| update.clone().exec(&self.db)).await?;
+        let db = &self.db;
+        retrying(|| async move {
+            unleased(Entity::update_many())
+                .col_expr(Column::State, Expr::value(READY))
+                .col_expr(Column::RunAt, Expr::value(after(database_now(db).await?, delay)))
+                .col_expr(Column::LastError, Expr::value(error))
+                .filter(fenced(delivery, worker))
+                .exec(db)
+                .await
+        })
+        .await?;
         Ok(())
     }
 
     async fn bury(&self, delivery: &Delivery, worker: &str, error: &str) -> Result<()> {
-        let update = unleased(Entity::update_many())
-            .col_expr(Column::State, Expr::value(DEAD))
-            .col_expr(Column::DeadAt, Expr::value(stored_now()))
-            .col_expr(Column::LastError, Expr::value(error))
-            .filter(fenced(delivery, worker));
-        retrying(|| update.clone().exec(&self.db)).await?;
+        let db = &self.db;
+        retrying(|| async move {
+            unleased(Entity::update_many())
+                .col_expr(Column::State, Expr::value(DEAD))
+                .col_expr(Column::DeadAt, Expr::value(database_now(db).await?))
+                .col_expr(Column::LastError, Expr::value(error))
+                .filter(fenced(delivery, worker))
+                .exec(db)
+                .await
+        })
+        .await?;
         Ok(())
     }
 
@@ -356,7 +356,7 @@ impl Transport for SqlQueue {
     }
 
     async fn stats(&self, queue: &str) -> Result<QueueStats> {
-        let now = stored_now();
+        let now = database_now(&self.db).await?;
         let count =
             |condition: Condition| Entity::find().filter(Column::Queue.eq(queue)).filter(condition).count(&self.db);
         let ready = count(Condition::all().add(Column::State.eq(READY)).add(Column::RunAt.lte(now))).await?;
@@ -379,7 +379,7 @@ impl Transport for SqlQueue {
             in_flight,
             scheduled,
             dead,
-            oldest_age_secs: oldest.map(|at| u64::try_from((crate::now() - at.and_utc()).num_seconds()).unwrap_or(0)),
+            oldest_age_secs: oldest.map(|at| u64::try_from((now - at).num_seconds()).unwrap_or(0)),
         })
     }
 
@@ -411,7 +411,7 @@ impl Transport for SqlQueue {
         let replayed = Entity::update_many()
             .col_expr(Column::State, Expr::value(READY))
             .col_expr(Column::Attempts, Expr::value(0))
-            .col_expr(Column::RunAt, Expr::value(stored_now()))
+            .col_expr(Column::RunAt, Expr::value(database_now(&self.db).await?))
             .col_expr(Column::DeadAt, Expr::value(Option::<chrono::NaiveDateTime>::None))
             .filter(Column::Id.is_in(ids))
             .filter(Column::State.eq(DEAD))
@@ -428,5 +428,24 @@ impl Transport for SqlQueue {
         let purged =
             Entity::delete_many().filter(Column::Id.is_in(ids)).filter(Column::State.eq(DEAD)).exec(&self.db).await?;
         Ok(purged.rows_affected)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use chrono::Timelike;
+
+    #[tokio::test]
+    async fn the_sqlite_clock_has_the_microseconds_that_jobs_are_written_with() {
+        // SQLite's own `'now'` stops at milliseconds: a job written at 12.3456 s would not be due
+        // by it until 12.346 s, and a claim within that millisecond would miss it.
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        let mut sub_millisecond = Vec::new();
+        for _ in 0..5 {
+            sub_millisecond.push(super::database_now(&db).await.unwrap().nanosecond() % 1_000_000);
+        }
+        assert!(sub_millisecond.iter().any(|&part| part != 0), "{sub_millisecond:?}");
     }
 }
