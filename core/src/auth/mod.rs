@@ -6,7 +6,7 @@ pub mod sessions;
 pub mod throttle;
 pub mod tokens;
 
-use sea_orm::EntityTrait;
+use sea_orm::{EntityTrait, FromQueryResult, JoinType, QuerySelect, RelationTrait};
 use serde::Serialize;
 use tasklane_entity::{sessions as session_rows, users};
 
@@ -57,20 +57,35 @@ impl Principal {
     }
 }
 
+/// What [`authenticate`] reads of a session and its user: only the columns it checks.
+#[derive(FromQueryResult)]
+struct LiveSession {
+    user_id: i64,
+    email: String,
+    role: String,
+    disabled: bool,
+    token_version: i32,
+    revoked_at: Option<chrono::NaiveDateTime>,
+}
+
 /// Checks an access token: signature, claims, and that its user and session are still live.
 pub async fn authenticate(ctx: &AppContext, bearer: &str) -> Result<Principal> {
     let claims = ctx.tokens.verify(bearer)?;
     let revoked = || Error::unauthorized("token_revoked", "this token is no longer valid; sign in again");
     let user_id: i64 = claims.sub.parse().map_err(|_| revoked())?;
-    // One round trip: the session and its user together.
-    let (session, user) = session_rows::Entity::find_by_id(claims.sid.clone())
-        .find_also_related(users::Entity)
+    // One round trip on every request: the session and its user together, only what is checked.
+    let live = session_rows::Entity::find_by_id(claims.sid.clone())
+        .select_only()
+        .column(session_rows::Column::RevokedAt)
+        .join(JoinType::InnerJoin, session_rows::Relation::User.def())
+        .column_as(users::Column::Id, "user_id")
+        .columns([users::Column::Email, users::Column::Role, users::Column::Disabled, users::Column::TokenVersion])
+        .into_model::<LiveSession>()
         .one(&ctx.db)
         .await?
         .ok_or_else(revoked)?;
-    let user = user.ok_or_else(revoked)?;
-    if user.disabled || user.token_version != claims.ver || session.revoked_at.is_some() || user.id != user_id {
+    if live.disabled || live.token_version != claims.ver || live.revoked_at.is_some() || live.user_id != user_id {
         return Err(revoked());
     }
-    Ok(Principal { user_id: user.id, email: user.email, role: Role::from_stored(&user.role), session_id: session.id })
+    Ok(Principal { user_id, email: live.email, role: Role::from_stored(&live.role), session_id: claims.sid })
 }

@@ -6,8 +6,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SimpleExpr};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, IdenStatic, Order, QueryFilter, QueryOrder,
-    QuerySelect, Statement, Value as DbValue,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Order, QueryFilter,
+    QueryOrder, QuerySelect, Statement, Value as DbValue,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -16,6 +16,7 @@ use tasklane_entity::task_words::{self, MAX_WORD_CHARS};
 use tasklane_entity::tasks::{self, Column};
 
 use super::fields::{Priority, TaskStatus, UserRef, parse_deadline};
+use super::view::{SHOWN_COLUMNS, ShownTask};
 use super::{TaskView, resolve_user};
 use crate::auth::Principal;
 use crate::{AppContext, Error, Result};
@@ -122,7 +123,7 @@ impl Component {
         }
     }
 
-    fn value_of(&self, task: &tasks::Model) -> Value {
+    fn value_of(&self, task: &ShownTask) -> Value {
         match self.column {
             Column::UrgencyKey => Value::from(task.urgency_key),
             Column::DeadlineKey => Value::from(task.deadline_key),
@@ -181,7 +182,7 @@ fn components(sort: SortKey, descending: bool) -> Vec<Component> {
 struct Position(Vec<DbValue>);
 
 impl Position {
-    fn of(components: &[Component], task: &tasks::Model) -> Result<Self> {
+    fn of(components: &[Component], task: &ShownTask) -> Result<Self> {
         components.iter().map(|c| c.db_value(&c.value_of(task))).collect::<Result<_>>().map(Self)
     }
 
@@ -286,13 +287,13 @@ fn search_words(q: &str) -> Vec<String> {
     words
 }
 
-async fn read(
-    ctx: &AppContext,
-    condition: Condition,
-    components: &[Component],
-    rows: u64,
-) -> Result<Vec<tasks::Model>> {
-    Ok(ordered(tasks::Entity::find().filter(condition), components).limit(rows).all(&ctx.db).await?)
+async fn read(ctx: &AppContext, condition: Condition, components: &[Component], rows: u64) -> Result<Vec<ShownTask>> {
+    Ok(ordered(shown().filter(condition), components).limit(rows).into_model().all(&ctx.db).await?)
+}
+
+/// Tasks with only the columns a list shows.
+fn shown() -> sea_orm::Select<tasks::Entity> {
+    tasks::Entity::find().select_only().columns(SHOWN_COLUMNS)
 }
 
 /// Tasks whose text holds a word beginning with `word`: the test `search_text` answers, used
@@ -315,7 +316,7 @@ async fn search(
     words: &[String],
     components: &[Component],
     rows: u64,
-) -> Result<Vec<tasks::Model>> {
+) -> Result<Vec<ShownTask>> {
     let leading = rarest(ctx, words).await?;
     let mut condition = condition;
     for (i, word) in words.iter().enumerate() {
@@ -398,7 +399,7 @@ async fn walk_words(
     walks: &[Walk],
     components: &[Component],
     rows: u64,
-) -> Result<Vec<tasks::Model>> {
+) -> Result<Vec<ShownTask>> {
     let backend = ctx.db.get_database_backend();
     let mut sql = Vec::with_capacity(walks.len());
     let mut values = Vec::new();
@@ -460,11 +461,13 @@ async fn walk_words(
         sql.join(" UNION ALL "),
         order("")
     );
+    let shown: Vec<String> = SHOWN_COLUMNS.iter().map(|column| format!("tasks.{}", column.as_str())).collect();
     let tasks = format!(
-        "SELECT tasks.* FROM ({page}) AS page JOIN tasks ON tasks.id = page.task_id ORDER BY {}",
+        "SELECT {} FROM ({page}) AS page JOIN tasks ON tasks.id = page.task_id ORDER BY {}",
+        shown.join(", "),
         order("page.")
     );
-    Ok(tasks::Entity::find().from_raw_sql(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
+    Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
 }
 
 /// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words (a letter
@@ -478,7 +481,7 @@ async fn broad_search(
     beginning: String,
     components: &[Component],
     rows: u64,
-) -> Result<Vec<tasks::Model>> {
+) -> Result<Vec<ShownTask>> {
     let listed = match after {
         Some(after) => condition.clone().add(after.after(components, Table::Tasks)),
         None => condition.clone(),
@@ -494,7 +497,7 @@ async fn broad_search(
     // No boundary: the rows are fewer than the window (or the boundary row was just deleted),
     // and one walk of them is cheap.
     let boundary = match boundary {
-        Some(id) => tasks::Entity::find_by_id(id).one(&ctx.db).await?,
+        Some(id) => shown().filter(Column::Id.eq(id)).into_model::<ShownTask>().one(&ctx.db).await?,
         None => None,
     };
     let Some(boundary) = boundary else {

@@ -1,6 +1,7 @@
 //! A task as the API shows it and as task events record it.
 
 use chrono::{DateTime, Utc};
+use sea_orm::FromQueryResult;
 use serde::{Deserialize, Serialize};
 use tasklane_entity::tasks;
 
@@ -41,8 +42,67 @@ pub struct TaskView {
     pub started_at: Option<DateTime<Utc>>,
 }
 
-impl From<tasks::Model> for TaskView {
-    fn from(task: tasks::Model) -> Self {
+/// The columns of a task that [`TaskView`] shows and a list's sort keys, in the order of
+/// [`ShownTask`]'s fields. Lists read only these: not the search text (as long as the name and
+/// contents together) nor the deadline kept for reports.
+pub const SHOWN_COLUMNS: [tasks::Column; 16] = [
+    tasks::Column::Id,
+    tasks::Column::Name,
+    tasks::Column::Contents,
+    tasks::Column::Status,
+    tasks::Column::Priority,
+    tasks::Column::Deadline,
+    tasks::Column::PicId,
+    tasks::Column::SupervisorId,
+    tasks::Column::CreatorId,
+    tasks::Column::Version,
+    tasks::Column::CreatedAt,
+    tasks::Column::UpdatedAt,
+    tasks::Column::CompletedAt,
+    tasks::Column::StartedAt,
+    tasks::Column::UrgencyKey,
+    tasks::Column::DeadlineKey,
+];
+
+/// A task's [`SHOWN_COLUMNS`] as the database holds them.
+#[derive(Clone, Debug, FromQueryResult)]
+pub struct ShownTask {
+    /// Task id.
+    pub id: i64,
+    /// Title.
+    pub name: String,
+    /// Free text.
+    pub contents: String,
+    /// Stored status.
+    pub status: String,
+    /// Stored priority rank.
+    pub priority: i16,
+    /// Deadline (UTC).
+    pub deadline: Option<chrono::NaiveDateTime>,
+    /// Person in charge.
+    pub pic_id: Option<i64>,
+    /// Supervisor.
+    pub supervisor_id: Option<i64>,
+    /// Creator.
+    pub creator_id: Option<i64>,
+    /// Version.
+    pub version: i32,
+    /// Created at (UTC).
+    pub created_at: chrono::NaiveDateTime,
+    /// Last changed at (UTC).
+    pub updated_at: chrono::NaiveDateTime,
+    /// Became done at (UTC).
+    pub completed_at: Option<chrono::NaiveDateTime>,
+    /// Work started at (UTC).
+    pub started_at: Option<chrono::NaiveDateTime>,
+    /// The priority sort's stored key.
+    pub urgency_key: i64,
+    /// The deadline sort's stored key.
+    pub deadline_key: i64,
+}
+
+impl From<ShownTask> for TaskView {
+    fn from(task: ShownTask) -> Self {
         Self {
             id: task.id,
             status: TaskStatus::from_stored(&task.status),
@@ -59,5 +119,48 @@ impl From<tasks::Model> for TaskView {
             completed_at: task.completed_at.map(|at| at.and_utc()),
             started_at: task.started_at.map(|at| at.and_utc()),
         }
+    }
+}
+
+impl From<tasks::Model> for TaskView {
+    fn from(task: tasks::Model) -> Self {
+        let tasks::Model {
+            id,
+            name,
+            contents,
+            status,
+            priority,
+            deadline,
+            pic_id,
+            supervisor_id,
+            creator_id,
+            version,
+            created_at,
+            updated_at,
+            completed_at,
+            started_at,
+            urgency_key,
+            deadline_key,
+            ..
+        } = task;
+        ShownTask {
+            id,
+            name,
+            contents,
+            status,
+            priority,
+            deadline,
+            pic_id,
+            supervisor_id,
+            creator_id,
+            version,
+            created_at,
+            updated_at,
+            completed_at,
+            started_at,
+            urgency_key,
+            deadline_key,
+        }
+        .into()
     }
 }
