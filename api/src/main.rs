@@ -6,6 +6,11 @@ use anyhow::Context;
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
+/// glibc's allocator took a sixth of the API's CPU serving lists (many small allocations
+/// across two threads); with mimalloc a list page costs a fifth less of the API's CPU.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);

@@ -91,6 +91,10 @@ enum MigrateAction {
     Status,
 }
 
+/// The API's allocator (see `tasklane-api`): a fifth less CPU per request than glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

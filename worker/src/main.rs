@@ -6,6 +6,10 @@ use anyhow::Context;
 use tasklane_core::AppContext;
 use tasklane_core::config::Config;
 
+/// The API's allocator (see `tasklane-api`): a fifth less CPU per request than glibc's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<std::process::ExitCode> {
     let config_file = std::env::var_os("TASKLANE_CONFIG").map(std::path::PathBuf::from);
