@@ -342,7 +342,13 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     if words.len() < 2 {
         return Ok(0);
     }
-    // One statement: a count per word, each of a capped walk of the word's range.
+    let counts = word_rows(ctx, words, RARITY_COUNT_CAP).await?;
+    Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
+}
+
+/// How many `task_words` rows begin with each of `words`, each counted up to `cap`, in one
+/// statement: a capped walk of each word's range.
+async fn word_rows(ctx: &AppContext, words: &[String], cap: u64) -> Result<Vec<u64>> {
     let mut counts = Query::select();
     for (i, word) in words.iter().enumerate() {
         let (start, end) = task_words::range_of(word);
@@ -351,7 +357,7 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
             .from(task_words::Entity)
             .and_where(Expr::col(task_words::Column::Word).gte(start))
             .and_where(Expr::col(task_words::Column::Word).lt(end))
-            .limit(RARITY_COUNT_CAP)
+            .limit(cap)
             .to_owned();
         let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned();
         counts.expr_as(SimpleExpr::from(count), Alias::new(format!("word_{i}")));
@@ -360,7 +366,7 @@ async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     let counts = (0..words.len())
         .map(|i| found.as_ref().map_or(Ok(0), |row| row.try_get::<i64>("", &format!("word_{i}"))))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
+    Ok(counts.into_iter().map(|count| u64::try_from(count).unwrap_or(0)).collect())
 }
 
 /// The first `limit` stored words that begin with `prefix`, from `known_words`.
@@ -470,10 +476,11 @@ async fn walk_words(
     Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
 }
 
-/// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words (a letter
-/// or two, usually in many tasks): the first [`SEARCH_WINDOW`] rows of the sort order are
-/// checked for it, and only when they do not fill the page are the word rows of the whole
-/// beginning read for the matches past them.
+/// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words. One with
+/// fewer word rows than [`SEARCH_WINDOW`] (task numbers such as `100`) has them all read and
+/// sorted. For a common one (a letter or two, in many tasks), the first [`SEARCH_WINDOW`] rows
+/// of the sort order are checked for it, and only when they do not fill the page are the word
+/// rows of the whole beginning read for the matches past them.
 async fn broad_search(
     ctx: &AppContext,
     condition: Condition,
@@ -482,6 +489,10 @@ async fn broad_search(
     components: &[Component],
     rows: u64,
 ) -> Result<Vec<ShownTask>> {
+    let beginning_rows = word_rows(ctx, std::slice::from_ref(&beginning), SEARCH_WINDOW).await?;
+    if beginning_rows.first().is_some_and(|&count| count < SEARCH_WINDOW) {
+        return walk_words(ctx, &condition, after, &[Walk::Beginning(beginning)], components, rows).await;
+    }
     let listed = match after {
         Some(after) => condition.clone().add(after.after(components, Table::Tasks)),
         None => condition.clone(),
