@@ -17,6 +17,9 @@ use tasklane_jobs::Transport;
 pub struct AppContext {
     /// The connection pool.
     pub db: sea_orm::DatabaseConnection,
+    /// The pool for hot statements that only read (authentication, lists, a task): on SQLite,
+    /// readers beside the single writer (see [`db::connect_reads`]); elsewhere `db` itself.
+    pub reads: sea_orm::DatabaseConnection,
     /// The loaded configuration.
     pub config: Arc<Config>,
     /// Signs and verifies access tokens.
@@ -44,10 +47,12 @@ impl AppContext {
         if migrate {
             db::migrate_up(&db).await?;
         }
+        let reads = db::connect_reads(&config, &db).await?;
         let secret = tokens::load_or_create_secret(&config)?;
         let tokens = TokenKeys::new(&secret, &config.auth);
         Ok(Self {
             db,
+            reads,
             tokens: Arc::new(tokens),
             passwords: PasswordHasher::new(),
             events_written: Arc::new(tokio::sync::Notify::new()),

@@ -35,6 +35,28 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options).await.with_context(|| format!("cannot connect to the database at {}", redact(url)))
 }
 
+/// Opens the pool for statements that only read. On an SQLite file these are query-only
+/// connections of their own beside the single writer (WAL lets them read while it writes):
+/// on the writer's one connection a list waits behind every other statement, and one core
+/// does all of SQLite's work. On MySQL, and on an in-memory SQLite database (which each
+/// connection would see empty), it is the writer's pool itself.
+pub async fn connect_reads(config: &Config, writer: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
+    let url = config.database_url.expose_secret();
+    if !config.is_sqlite() || url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(writer.clone());
+    }
+    let readers = std::thread::available_parallelism().map_or(2, |cores| cores.get()).clamp(2, 8);
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(10))
+        .max_connections(u32::try_from(readers).unwrap_or(2))
+        .min_connections(1)
+        .map_sqlx_sqlite_opts(|opts| opts.pragma("query_only", "ON").busy_timeout(Duration::from_secs(5)));
+    Database::connect(options).await.with_context(|| format!("cannot open readers of the database at {}", redact(url)))
+}
+
 /// Applies every pending migration.
 pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
     Migrator::up(db, None).await.context("database migration failed")

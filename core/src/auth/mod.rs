@@ -81,7 +81,7 @@ pub async fn authenticate(ctx: &AppContext, bearer: &str) -> Result<Principal> {
         .column_as(users::Column::Id, "user_id")
         .columns([users::Column::Email, users::Column::Role, users::Column::Disabled, users::Column::TokenVersion])
         .into_model::<LiveSession>()
-        .one(&ctx.db)
+        .one(&ctx.reads)
         .await?
         .ok_or_else(revoked)?;
     if live.disabled || live.token_version != claims.ver || live.revoked_at.is_some() || live.user_id != user_id {

@@ -237,7 +237,7 @@ async fn user_filter(ctx: &AppContext, who: &Principal, column: Column, raw: &st
     Ok(match raw.trim() {
         "me" => Expr::col(column).eq(who.user_id),
         "none" => Expr::col(column).is_null(),
-        other => Expr::col(column).eq(resolve_user(&ctx.db, &UserRef::Text(other.to_owned()), field).await?),
+        other => Expr::col(column).eq(resolve_user(&ctx.reads, &UserRef::Text(other.to_owned()), field).await?),
     })
 }
 
@@ -288,7 +288,7 @@ fn search_words(q: &str) -> Vec<String> {
 }
 
 async fn read(ctx: &AppContext, condition: Condition, components: &[Component], rows: u64) -> Result<Vec<ShownTask>> {
-    Ok(ordered(shown().filter(condition), components).limit(rows).into_model().all(&ctx.db).await?)
+    Ok(ordered(shown().filter(condition), components).limit(rows).into_model().all(&ctx.reads).await?)
 }
 
 /// Tasks with only the columns a list shows.
@@ -362,7 +362,7 @@ async fn word_rows(ctx: &AppContext, words: &[String], cap: u64) -> Result<Vec<u
         let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned();
         counts.expr_as(SimpleExpr::from(count), Alias::new(format!("word_{i}")));
     }
-    let found = ctx.db.query_one(&counts).await?;
+    let found = ctx.reads.query_one(&counts).await?;
     let counts = (0..words.len())
         .map(|i| found.as_ref().map_or(Ok(0), |row| row.try_get::<i64>("", &format!("word_{i}"))))
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -380,7 +380,7 @@ async fn stored_words_beginning(ctx: &AppContext, prefix: &str, limit: usize) ->
         .order_by_asc(known_words::Column::Word)
         .limit(limit as u64)
         .into_tuple::<String>()
-        .all(&ctx.db)
+        .all(&ctx.reads)
         .await?)
 }
 
@@ -406,7 +406,7 @@ async fn walk_words(
     components: &[Component],
     rows: u64,
 ) -> Result<Vec<ShownTask>> {
-    let backend = ctx.db.get_database_backend();
+    let backend = ctx.reads.get_database_backend();
     let mut sql = Vec::with_capacity(walks.len());
     let mut values = Vec::new();
     for (i, walk) in walks.iter().enumerate() {
@@ -473,7 +473,7 @@ async fn walk_words(
         shown.join(", "),
         order("page.")
     );
-    Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.db).await?)
+    Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.reads).await?)
 }
 
 /// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words. One with
@@ -503,12 +503,12 @@ async fn broad_search(
         .column(Column::Id)
         .offset(SEARCH_WINDOW - 1)
         .into_tuple::<i64>()
-        .one(&ctx.db)
+        .one(&ctx.reads)
         .await?;
     // No boundary: the rows are fewer than the window (or the boundary row was just deleted),
     // and one walk of them is cheap.
     let boundary = match boundary {
-        Some(id) => shown().filter(Column::Id.eq(id)).into_model::<ShownTask>().one(&ctx.db).await?,
+        Some(id) => shown().filter(Column::Id.eq(id)).into_model::<ShownTask>().one(&ctx.reads).await?,
         None => None,
     };
     let Some(boundary) = boundary else {
@@ -567,7 +567,7 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
     let mut condition = Condition::all();
     if let Some(raw) = &query.status {
         let statuses = parse_list(raw, TaskStatus::parse)?;
-        condition = condition.add(status_in(ctx.db.get_database_backend(), &statuses));
+        condition = condition.add(status_in(ctx.reads.get_database_backend(), &statuses));
     }
     if let Some(raw) = &query.priority {
         let priorities = parse_list(raw, Priority::parse)?;

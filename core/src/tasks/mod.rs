@@ -249,7 +249,7 @@ fn is_blank(user: &UserRef) -> bool {
 
 /// One task by id.
 pub async fn get(ctx: &AppContext, task_id: i64) -> Result<TaskView> {
-    Ok(find(&ctx.db, task_id).await?.into())
+    Ok(find(&ctx.reads, task_id).await?.into())
 }
 
 async fn find(db: &impl ConnectionTrait, task_id: i64) -> Result<tasks::Model> {
