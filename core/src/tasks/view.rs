@@ -124,42 +124,23 @@ impl From<ShownTask> for TaskView {
 
 impl From<tasks::Model> for TaskView {
     fn from(task: tasks::Model) -> Self {
-        let tasks::Model {
-            id,
-            name,
-            contents,
-            status,
-            priority,
-            deadline,
-            pic_id,
-            supervisor_id,
-            creator_id,
-            version,
-            created_at,
-            updated_at,
-            completed_at,
-            started_at,
-            urgency_key,
-            deadline_key,
-            ..
-        } = task;
         ShownTask {
-            id,
-            name,
-            contents,
-            status,
-            priority,
-            deadline,
-            pic_id,
-            supervisor_id,
-            creator_id,
-            version,
-            created_at,
-            updated_at,
-            completed_at,
-            started_at,
-            urgency_key,
-            deadline_key,
+            id: task.id,
+            name: task.name,
+            contents: task.contents,
+            status: task.status,
+            priority: task.priority,
+            deadline: task.deadline,
+            pic_id: task.pic_id,
+            supervisor_id: task.supervisor_id,
+            creator_id: task.creator_id,
+            version: task.version,
+            created_at: task.created_at,
+            updated_at: task.updated_at,
+            completed_at: task.completed_at,
+            started_at: task.started_at,
+            urgency_key: task.urgency_key,
+            deadline_key: task.deadline_key,
         }
         .into()
     }
