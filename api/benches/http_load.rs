@@ -290,7 +290,7 @@ async fn main() {
     }
     // The seed bypasses the API, so its tasks' search words are written here, as an import would.
     let indexing = Instant::now();
-    let indexed = tasklane_core::db::index_task_words(&db).await.unwrap();
+    let indexed = tasklane_core::db::index_task_words(&db, |_| {}).await.unwrap();
     println!("indexed the words of {indexed} seeded tasks in {:.1} s", indexing.elapsed().as_secs_f64());
     if database.label == "MariaDB" {
         db.execute_unprepared("ANALYZE TABLE tasks, task_words").await.unwrap();

@@ -317,3 +317,49 @@ fn operators_generate_list_show_and_export_reports() {
         assert!(!stderr.is_empty() && !stderr.contains("panicked"), "{bad:?}: {stderr}");
     }
 }
+
+#[test]
+fn tasks_imported_around_the_api_get_their_search_words_from_the_cli() {
+    use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    use tasklane_entity::{task_words, tasks};
+
+    let env = Env::new();
+    env.ok(&["migrate", "up"], None);
+    let url = format!("sqlite://{}/tasklane.db", env.dir.display());
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    // An SQL import: rows written straight into `tasks`, without their words.
+    let db = runtime.block_on(async {
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        let now = chrono::Utc::now().naive_utc();
+        let imported = |name: &str| {
+            tasks::ActiveModel {
+                name: Set(name.to_owned()),
+                contents: Set("imported from the old tracker".to_owned()),
+                status: Set("pending".to_owned()),
+                priority: Set(2),
+                deadline: Set(None),
+                version: Set(1),
+                created_at: Set(now),
+                updated_at: Set(now),
+                ..Default::default()
+            }
+            .with_keys()
+        };
+        tasks::Entity::insert_many([imported("Quarterly budget"), imported("Hiring plan")])
+            .exec_without_returning(&db)
+            .await
+            .unwrap();
+        db
+    });
+    let rows_of = |word: &str| {
+        runtime.block_on(task_words::Entity::find().filter(task_words::Column::Word.eq(word)).count(&db)).unwrap()
+    };
+    assert_eq!(rows_of("quarterly"), 0);
+
+    let indexed: serde_json::Value =
+        serde_json::from_str(&env.ok(&["migrate", "index-words", "-o", "json"], None)).unwrap();
+    assert_eq!(indexed["indexed"], 2);
+    assert_eq!((rows_of("quarterly"), rows_of("tracker")), (1, 2));
+    // A second run finds nothing left to index.
+    assert_eq!(env.ok(&["migrate", "index-words"], None).trim(), "indexed the words of 0 task(s)");
+}

@@ -63,9 +63,10 @@ pub async fn migrate_up(db: &DatabaseConnection) -> anyhow::Result<()> {
 }
 
 /// Writes the search words of tasks that have none: tasks inserted around the API (an import,
-/// a benchmark's seed) are found by `q` once this has run. Returns how many it indexed.
-pub async fn index_task_words(db: &DatabaseConnection) -> anyhow::Result<u64> {
-    tasklane_migration::index_task_words(db).await.context("indexing task words failed")
+/// a benchmark's seed) are found by `q` once this has run. Returns how many it indexed, and
+/// tells `progress` the running count after each batch.
+pub async fn index_task_words(db: &DatabaseConnection, progress: impl FnMut(u64) + Send) -> anyhow::Result<u64> {
+    tasklane_migration::index_task_words(db, progress).await.context("indexing task words failed")
 }
 
 /// Each migration's name and whether it has been applied.

@@ -100,7 +100,7 @@ impl MigrationTrait for Migration {
                 .to_owned();
             manager.create_index(index).await?;
         }
-        index_task_words(manager.get_connection()).await?;
+        index_task_words(manager.get_connection(), |_| {}).await?;
         drop_full_text_index(manager.get_connection()).await
     }
 }
@@ -119,9 +119,13 @@ fn word_column(backend: DbBackend, name: impl IntoIden) -> ColumnDef {
 }
 
 /// Writes the words of every task that has none yet, a batch of tasks per transaction, and
-/// returns how many tasks it indexed. The migration fills the table with it; tasks inserted
-/// around the application (imports, benchmarks) are indexed by calling it again.
-pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<u64, DbErr> {
+/// returns how many tasks it indexed, telling `progress` the running count after each batch.
+/// The migration fills the table with it; tasks inserted around the application (imports,
+/// benchmarks) are indexed by calling it again (`tasklane migrate index-words`).
+pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    mut progress: impl FnMut(u64) + Send,
+) -> Result<u64, DbErr> {
     let mut after = 0_i64;
     let mut indexed = 0;
     loop {
@@ -185,6 +189,7 @@ pub async fn index_task_words<C: ConnectionTrait + TransactionTrait>(db: &C) -> 
         }
         txn.commit().await?;
         indexed += tasks.len() as u64;
+        progress(indexed);
     }
 }
 
