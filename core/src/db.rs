@@ -14,8 +14,7 @@ use crate::config::Config;
 /// file (and its directory) when needed.
 pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret();
-    let mut options = ConnectOptions::new(url.to_owned());
-    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    let mut options = pool_options(url);
     if config.is_sqlite() {
         if let Some(dir) = sqlite_parent_dir(url) {
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create data directory {}", dir.display()))?;
@@ -27,7 +26,7 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
                 .journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
                 .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Normal)
                 .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(5))
+                .busy_timeout(SQLITE_BUSY_WAIT)
         });
     } else {
         options.max_connections(config.database_max_connections).min_connections(2);
@@ -46,15 +45,23 @@ pub async fn connect_reads(config: &Config, writer: &DatabaseConnection) -> anyh
         return Ok(writer.clone());
     }
     let readers = std::thread::available_parallelism().map_or(2, |cores| cores.get()).clamp(2, 8);
-    let mut options = ConnectOptions::new(url.to_owned());
+    let mut options = pool_options(url);
     options
-        .sqlx_logging(false)
-        .connect_timeout(Duration::from_secs(10))
-        .acquire_timeout(Duration::from_secs(10))
         .max_connections(u32::try_from(readers).unwrap_or(2))
         .min_connections(1)
-        .map_sqlx_sqlite_opts(|opts| opts.pragma("query_only", "ON").busy_timeout(Duration::from_secs(5)));
+        .map_sqlx_sqlite_opts(|opts| opts.pragma("query_only", "ON").busy_timeout(SQLITE_BUSY_WAIT));
     Database::connect(options).await.with_context(|| format!("cannot open readers of the database at {}", redact(url)))
+}
+
+/// How long an SQLite statement waits for a lock another connection holds.
+const SQLITE_BUSY_WAIT: Duration = Duration::from_secs(5);
+
+/// What every pool of `url` shares: no statement logging, and bounded waits to connect and to
+/// get a connection.
+fn pool_options(url: &str) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_owned());
+    options.sqlx_logging(false).connect_timeout(Duration::from_secs(10)).acquire_timeout(Duration::from_secs(10));
+    options
 }
 
 /// Applies every pending migration.
