@@ -9,7 +9,7 @@
 //! `BENCH_DATABASE=sqlite` on a SQLite file.
 //! Knobs: `BENCH_MYSQL_URL` (default `mysql://root@127.0.0.1:3306`), `BENCH_CLIENTS` (16),
 //! `BENCH_CREATES` (20000), `BENCH_LIST_TASKS` (100000), `BENCH_LISTS` (3000 per list),
-//! `BENCH_SEARCHES` (500 per search).
+//! `BENCH_SEARCHES` (3000 per search).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -219,7 +219,7 @@ async fn main() {
     let creates = knob("BENCH_CREATES", 20_000);
     let list_tasks = knob("BENCH_LIST_TASKS", 100_000);
     let lists = knob("BENCH_LISTS", 3_000);
-    let searches = knob("BENCH_SEARCHES", 500);
+    let searches = knob("BENCH_SEARCHES", 3_000);
 
     let database = BenchDatabase::create().await;
     let db = Database::connect(&database.url).await.unwrap();

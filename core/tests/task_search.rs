@@ -21,8 +21,8 @@ const TASKS: usize = 2_600;
 
 fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
     let mut contents = format!("routine item {i}");
-    // A middling word on every 40th task, a rare one on three tasks far apart, and a word
-    // that only appears inside another.
+    // A middling word on every 40th task, a rare one on three tasks far apart, a word it
+    // begins on a fourth, and a word that only appears inside another.
     if i % 40 == 7 {
         contents.push_str(" Quarterly-review");
     }
@@ -31,6 +31,9 @@ fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
     }
     if i == 17 {
         contents.push_str(" prezephyrs");
+    }
+    if i == 2_000 {
+        contents.push_str(" Zephyrs");
     }
     tasks::ActiveModel {
         name: Set(if i == 2_000 { "보고서 작성".to_owned() } else { format!("task t{i}") }),
@@ -108,6 +111,11 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     let has = |needle: &'static str| {
         move |t: &tasks::Model| t.contents.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| w == needle)
     };
+    let begins = |needle: &'static str| {
+        move |t: &tasks::Model| {
+            t.contents.to_lowercase().split(|c: char| !c.is_alphanumeric()).any(|w| w.starts_with(needle))
+        }
+    };
 
     // Sorts without a search, in both directions, a page of 100 at a time.
     for sort in ["priority", "deadline", "created_at", "updated_at"] {
@@ -116,16 +124,20 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             assert_eq!(walked, expected(&all, sort, descending, |_| true), "sort={sort} order={order}");
         }
     }
-    // A rare word: three tasks, near either end of every order; a word inside another is no match.
+    // A rare word: three tasks, near either end of every order, and a fourth holding a longer
+    // word it begins; a word inside another is no match.
     for sort in ["created_at", "updated_at", "priority", "deadline"] {
         for (order, descending) in [("asc", false), ("desc", true)] {
             let walked = walk(&ctx, &kim, sort, order, "ZEPHYR", 2).await;
-            assert_eq!(walked, expected(&all, sort, descending, has("zephyr")), "zephyr sort={sort} order={order}");
-            assert_eq!(walked.len(), 3);
+            assert_eq!(walked, expected(&all, sort, descending, begins("zephyr")), "zephyr sort={sort} order={order}");
+            assert_eq!(walked.len(), 4);
+            let walked = walk(&ctx, &kim, sort, order, "zephyrs", 2).await;
+            assert_eq!(walked, expected(&all, sort, descending, has("zephyrs")), "zephyrs sort={sort} order={order}");
+            assert_eq!(walked.len(), 1);
         }
     }
     // The rarer word leads whichever comes first; the other is checked on each of its tasks.
-    let zephyr = expected(&all, "priority", true, has("zephyr"));
+    let zephyr = expected(&all, "priority", true, begins("zephyr"));
     assert_eq!(walk(&ctx, &kim, "priority", "desc", "routine zephyr", 2).await, zephyr);
     assert_eq!(walk(&ctx, &kim, "priority", "desc", "zephyr routine", 2).await, zephyr);
     assert_eq!(walk(&ctx, &kim, "priority", "desc", "zephyr quarterly", 2).await, Vec::<i64>::new());

@@ -16,7 +16,7 @@ use tasklane_entity::task_words::{self, MAX_WORD_CHARS};
 use tasklane_entity::tasks::{self, Column};
 
 use super::fields::{Priority, TaskStatus, UserRef, parse_deadline};
-use super::view::{SHOWN_COLUMNS, ShownTask};
+use super::view::{SHOWN_COLUMNS, ShownTask, shown};
 use super::{TaskView, resolve_user};
 use crate::auth::Principal;
 use crate::{AppContext, Error, Result};
@@ -291,11 +291,6 @@ async fn read(ctx: &AppContext, condition: Condition, components: &[Component], 
     Ok(ordered(shown().filter(condition), components).limit(rows).into_model().all(&ctx.reads).await?)
 }
 
-/// Tasks with only the columns a list shows.
-fn shown() -> sea_orm::Select<tasks::Entity> {
-    tasks::Entity::find().select_only().columns(SHOWN_COLUMNS)
-}
-
 /// Tasks whose text holds a word beginning with `word`: the test `search_text` answers, used
 /// for every search word but the one whose index is walked.
 fn text_has(word: &str) -> SimpleExpr {
@@ -395,9 +390,10 @@ enum Walk {
 }
 
 /// The first `rows` tasks after `after` in the sort order that hold one of the `walks`' words
-/// and pass `condition`, in one statement: each walk's rows are read from its sort key's index
-/// (joined to the task only when there are conditions to check), merged, and the page's tasks
-/// read by id.
+/// and pass `condition`, in one statement. One stored word's tasks are read by walking its
+/// rows in the sort key's index and each row's task beside it, until the page is full.
+/// Several walks each read their rows from the index (joined to the task only when there are
+/// conditions to check), and the merged page's tasks are read by id.
 async fn walk_words(
     ctx: &AppContext,
     condition: &Condition,
@@ -407,44 +403,21 @@ async fn walk_words(
     rows: u64,
 ) -> Result<Vec<ShownTask>> {
     let backend = ctx.reads.get_database_backend();
+    if let [walk @ Walk::Word(_)] = walks {
+        // No derived tables: on MariaDB each is a temporary table filled and read again, which
+        // cost more than the walk itself on the searches most people type (one whole word).
+        let mut select = walk_select(backend, walk, condition, after, components, rows, true);
+        select.columns(SHOWN_COLUMNS.map(|column| (tasks::Entity, column)));
+        let statement = backend.build(&select);
+        return Ok(ShownTask::find_by_statement(statement).all(&ctx.reads).await?);
+    }
     let mut sql = Vec::with_capacity(walks.len());
     let mut values = Vec::new();
     for (i, walk) in walks.iter().enumerate() {
-        let mut select = Query::select();
-        select.from(task_words::Entity);
+        let mut select = walk_select(backend, walk, condition, after, components, rows, !condition.is_empty());
         for component in components {
             select.column((task_words::Entity, component.words_column()));
         }
-        let word = Expr::col((task_words::Entity, task_words::Column::Word));
-        match walk {
-            Walk::Word(stored) => select.and_where(word.eq(stored.as_str())),
-            // A task's rows all carry its keys, so `DISTINCT` on them leaves each task once.
-            Walk::Beginning(beginning) => {
-                let (start, end) = task_words::range_of(beginning);
-                select.distinct().and_where(word.clone().gte(start)).and_where(word.lt(end))
-            }
-        };
-        if let Some(after) = after {
-            select.cond_where(after.after(components, Table::Words));
-        }
-        if !condition.is_empty() {
-            // The word's index must lead: planners otherwise like to walk the tasks by their
-            // own sort index and probe each one's words, a read of the whole table for a rare word.
-            // MySQL's STRAIGHT_JOIN and SQLite's CROSS JOIN keep the tables in the order written
-            // (SQLite's takes its join condition in WHERE).
-            let same_task =
-                Expr::col((tasks::Entity, Column::Id)).equals((task_words::Entity, task_words::Column::TaskId));
-            if backend == DbBackend::MySql {
-                select.join(JoinType::StraightJoin, tasks::Entity, same_task);
-            } else {
-                select.cross_join(tasks::Entity).and_where(same_task);
-            }
-            select.cond_where(condition.clone());
-        }
-        for component in components {
-            select.order_by((task_words::Entity, component.words_column()), component.order());
-        }
-        select.limit(rows);
         let statement = backend.build(&select);
         sql.push(format!("SELECT * FROM ({}) AS walked_{i}", statement.sql));
         values.extend(statement.values.map(|v| v.0).unwrap_or_default());
@@ -474,6 +447,53 @@ async fn walk_words(
         order("page.")
     );
     Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.reads).await?)
+}
+
+/// One walk's rows of `task_words` after `after` in the sort order, the first `rows` of them,
+/// with no columns chosen yet; `with_task` joins each row's task (needed to check `condition`).
+fn walk_select(
+    backend: DbBackend,
+    walk: &Walk,
+    condition: &Condition,
+    after: Option<&Position>,
+    components: &[Component],
+    rows: u64,
+    with_task: bool,
+) -> sea_orm::sea_query::SelectStatement {
+    let mut select = Query::select();
+    select.from(task_words::Entity);
+    let word = Expr::col((task_words::Entity, task_words::Column::Word));
+    match walk {
+        Walk::Word(stored) => select.and_where(word.eq(stored.as_str())),
+        // A task's rows all carry its keys, so `DISTINCT` on them leaves each task once.
+        Walk::Beginning(beginning) => {
+            let (start, end) = task_words::range_of(beginning);
+            select.distinct().and_where(word.clone().gte(start)).and_where(word.lt(end))
+        }
+    };
+    if let Some(after) = after {
+        select.cond_where(after.after(components, Table::Words));
+    }
+    if with_task {
+        // The word's index must lead: planners otherwise like to walk the tasks by their own
+        // sort index and probe each one's words, a read of the whole table for a rare word.
+        // MySQL's STRAIGHT_JOIN and SQLite's CROSS JOIN keep the tables in the order written
+        // (SQLite's takes its join condition in WHERE).
+        let same_task = Expr::col((tasks::Entity, Column::Id)).equals((task_words::Entity, task_words::Column::TaskId));
+        if backend == DbBackend::MySql {
+            select.join(JoinType::StraightJoin, tasks::Entity, same_task);
+        } else {
+            select.cross_join(tasks::Entity).and_where(same_task);
+        }
+        if !condition.is_empty() {
+            select.cond_where(condition.clone());
+        }
+    }
+    for component in components {
+        select.order_by((task_words::Entity, component.words_column()), component.order());
+    }
+    select.limit(rows);
+    select
 }
 
 /// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words. One with

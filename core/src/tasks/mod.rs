@@ -249,14 +249,21 @@ fn is_blank(user: &UserRef) -> bool {
 
 /// One task by id.
 pub async fn get(ctx: &AppContext, task_id: i64) -> Result<TaskView> {
-    Ok(find(&ctx.reads, task_id).await?.into())
+    view::shown()
+        .filter(tasks::Column::Id.eq(task_id))
+        .into_model::<view::ShownTask>()
+        .one(&ctx.reads)
+        .await?
+        .map(TaskView::from)
+        .ok_or_else(|| missing(task_id))
+}
+
+fn missing(task_id: i64) -> Error {
+    Error::not_found(format!("task {task_id} does not exist"))
 }
 
 async fn find(db: &impl ConnectionTrait, task_id: i64) -> Result<tasks::Model> {
-    tasks::Entity::find_by_id(task_id)
-        .one(db)
-        .await?
-        .ok_or_else(|| Error::not_found(format!("task {task_id} does not exist")))
+    tasks::Entity::find_by_id(task_id).one(db).await?.ok_or_else(|| missing(task_id))
 }
 
 /// A change with every value parsed and every user resolved, ready to compare with the row.

@@ -1,7 +1,7 @@
 //! A task as the API shows it and as task events record it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::FromQueryResult;
+use sea_orm::{EntityTrait, FromQueryResult, QuerySelect};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::tasks;
 
@@ -63,6 +63,11 @@ pub const SHOWN_COLUMNS: [tasks::Column; 16] = [
     tasks::Column::UrgencyKey,
     tasks::Column::DeadlineKey,
 ];
+
+/// Tasks with only the columns a view shows.
+pub(super) fn shown() -> sea_orm::Select<tasks::Entity> {
+    tasks::Entity::find().select_only().columns(SHOWN_COLUMNS)
+}
 
 /// A task's [`SHOWN_COLUMNS`] as the database holds them.
 #[derive(Clone, Debug, FromQueryResult)]
