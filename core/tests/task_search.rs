@@ -51,10 +51,23 @@ fn task(i: usize, creator: i64, origin: NaiveDateTime) -> tasks::ActiveModel {
 }
 
 async fn walk(ctx: &AppContext, who: &Principal, sort: &str, order: &str, q: &str, limit: u64) -> Vec<i64> {
+    walk_status(ctx, who, None, sort, order, q, limit).await
+}
+
+async fn walk_status(
+    ctx: &AppContext,
+    who: &Principal,
+    status: Option<&str>,
+    sort: &str,
+    order: &str,
+    q: &str,
+    limit: u64,
+) -> Vec<i64> {
     let mut seen = Vec::new();
     let mut cursor = None;
     loop {
         let query = ListQuery {
+            status: status.map(str::to_owned),
             sort: Some(sort.to_owned()),
             order: Some(order.to_owned()),
             q: Some(q.to_owned()),
@@ -117,11 +130,18 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
         }
     };
 
-    // Sorts without a search, in both directions, a page of 100 at a time.
+    // Sorts without a search, in both directions, a page of 100 at a time; and of one status
+    // and of two.
     for sort in ["priority", "deadline", "created_at", "updated_at"] {
         for (order, descending) in [("asc", false), ("desc", true)] {
             let walked = walk(&ctx, &kim, sort, order, "", 100).await;
             assert_eq!(walked, expected(&all, sort, descending, |_| true), "sort={sort} order={order}");
+            let walked = walk_status(&ctx, &kim, Some("done"), sort, order, "", 100).await;
+            let done = expected(&all, sort, descending, |t| t.status == "done");
+            assert_eq!(walked, done, "done sort={sort} order={order}");
+            let walked = walk_status(&ctx, &kim, Some("pending,done"), sort, order, "", 100).await;
+            let open = expected(&all, sort, descending, |t| t.status != "in_progress");
+            assert_eq!(walked, open, "pending,done sort={sort} order={order}");
         }
     }
     // A rare word: three tasks, near either end of every order, and a fourth holding a longer
@@ -304,6 +324,26 @@ async fn sqlite_sorts_a_status_filtered_list_from_the_sorts_index() {
     let plan: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
     assert!(plan.iter().any(|step| step.contains("idx_tasks_urgency")), "{plan:?}");
     assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    // One status is read from its own index in the sort's order, in every sort.
+    for (column, index) in [
+        (tasks::Column::UrgencyKey, "idx_tasks_status_urgency"),
+        (tasks::Column::DeadlineKey, "idx_tasks_status_deadline_key"),
+        (tasks::Column::CreatedAt, "idx_tasks_status_created"),
+        (tasks::Column::UpdatedAt, "idx_tasks_status_updated"),
+    ] {
+        let one_status = tasks::Entity::find()
+            .filter(tasks::Column::Status.is_in(["pending"]))
+            .order_by_desc(column)
+            .order_by_desc(tasks::Column::Id)
+            .limit(51)
+            .build(sea_orm::DbBackend::Sqlite)
+            .to_string();
+        let explain = Statement::from_string(sea_orm::DbBackend::Sqlite, format!("EXPLAIN QUERY PLAN {one_status}"));
+        let rows = ctx.db.query_all_raw(explain).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
+        assert!(plan.iter().any(|step| step.contains(index)), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
     // And the list itself: every task on the page is one of the statuses, most urgent first.
     let kim = member(&ctx, "kim@example.com").await;
     let page = list(&ctx, &kim, query).await.unwrap();
