@@ -1,5 +1,5 @@
 //! Load benchmark for the task API: `POST /api/tasks`, then `GET /api/tasks` over 100,000
-//! tasks in every sort order, with a filter, on a second page, and with `q` searches for a
+//! tasks in every sort order, with filters, on a second page, and with `q` searches for a
 //! common, a middling and a rare word in several sort orders, with a filter, as a prefix and
 //! as one- and three-character beginnings of many words, with 16 concurrent clients against
 //! the release `tasklane-api` binary. Prints requests/s, p50/p99 latency, CPU per request and
@@ -336,6 +336,11 @@ async fn main() {
         "sort=priority&order=asc&limit=50".to_owned(),
         second_page,
         "sort=priority&status=pending&limit=50".to_owned(),
+        // Filters no index serves in the sort's order, which few tasks pass: none of the 20,000
+        // newest is overdue, no task is without a PIC. Each request examines a bounded share of
+        // the order and answers a short page with a cursor.
+        "overdue=true&limit=50".to_owned(),
+        "sort=priority&pic=none&limit=50".to_owned(),
         format!("q={COMMON_WORD}&limit=50"),
         format!("q={MIDDLING_WORD}&limit=50"),
         format!("q={RARE_WORD}&limit=50"),
@@ -343,6 +348,7 @@ async fn main() {
         format!("q={COMMON_WORD}&sort=updated_at&limit=50"),
         format!("q={MIDDLING_WORD}&sort=deadline&limit=50"),
         format!("q={COMMON_WORD}&sort=priority&status=pending&limit=50"),
+        format!("q={COMMON_WORD}&pic=none&limit=50"),
         format!("q={}&limit=50", &MIDDLING_WORD[..5]),
         // Beginnings of more stored words than a search walks one by one (task numbers): of
         // 11,000 tasks and of 222.

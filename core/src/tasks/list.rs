@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, JoinType, Query, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, FromQueryResult, IdenStatic, Order, QueryFilter,
-    QueryOrder, QuerySelect, Statement, Value as DbValue,
+    QueryOrder, QuerySelect, QueryTrait, Statement, Value as DbValue,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -60,9 +60,11 @@ pub struct ListQuery {
 /// One page of tasks.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct TaskPage {
-    /// The tasks on this page.
+    /// The tasks on this page: `limit` of them, or fewer (even none) when the request examined
+    /// as many tasks as one request may before the page filled (filters few tasks pass).
     pub tasks: Vec<TaskView>,
-    /// Pass as `cursor` to get the next page; absent on the last page.
+    /// Pass as `cursor` to get the next page; absent on the last page only, so a short page
+    /// with a cursor is not the end.
     pub next_cursor: Option<String>,
 }
 
@@ -214,6 +216,25 @@ impl Position {
     }
 }
 
+/// What one read found: up to a page and one row more, and, when it stopped at its budget of
+/// examined rows before the page filled, the task it stopped at (the next page starts after it).
+struct Found {
+    rows: Vec<ShownTask>,
+    stopped_at: Option<ShownTask>,
+}
+
+impl Found {
+    fn complete(rows: Vec<ShownTask>) -> Self {
+        Self { rows, stopped_at: None }
+    }
+
+    /// `rows` read up to `boundary` (when there was one): stopped there unless the page filled.
+    fn up_to(rows: Vec<ShownTask>, boundary: Option<ShownTask>, wanted: u64) -> Self {
+        let stopped_at = boundary.filter(|_| (rows.len() as u64) < wanted);
+        Self { rows, stopped_at }
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Cursor {
     sort: SortKey,
@@ -250,22 +271,62 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     let (sort, descending) = sort_order(&query)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::paging::MAX_LIMIT);
     let components = components(sort, descending);
-    let condition = filters(ctx, who, &query).await?;
+    let filters = filters(ctx, who, &query).await?;
     let after = query.cursor.as_deref().map(|raw| cursor_position(&components, sort, descending, raw)).transpose()?;
     let words = query.q.as_deref().map(search_words).unwrap_or_default();
-    let mut rows = if words.is_empty() {
-        let condition = match &after {
-            Some(after) => condition.add(after.after(&components, Table::Tasks)),
-            None => condition,
-        };
-        read(ctx, condition, &components, limit + 1).await?
+    let found = if !words.is_empty() {
+        search(ctx, filters, after.as_ref(), &words, &components, limit + 1).await?
+    } else if filters.checked.is_empty() || filters.one_user {
+        let mut condition = filters.all();
+        if let Some(after) = &after {
+            condition = condition.add(after.after(&components, Table::Tasks));
+        }
+        Found::complete(read(ctx, condition, &components, limit + 1).await?)
     } else {
-        search(ctx, condition, after.as_ref(), &words, &components, limit + 1).await?
+        read_within_budget(ctx, &filters, after.as_ref(), &components, limit + 1).await?
     };
-    let next_cursor = crate::paging::cut(&mut rows, limit, |last| {
-        encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(last)).collect() })
-    });
+    let cursor_at = |task: &ShownTask| {
+        encode_cursor(&Cursor { sort, descending, after: components.iter().map(|c| c.value_of(task)).collect() })
+    };
+    let mut rows = found.rows;
+    let next_cursor =
+        crate::paging::cut(&mut rows, limit, cursor_at).or_else(|| found.stopped_at.as_ref().map(cursor_at));
     Ok(TaskPage { tasks: rows.into_iter().map(TaskView::from).collect(), next_cursor })
+}
+
+/// Rows of the sort order one request examines at most to check filters that no index serves
+/// in that order (a priority, a deadline range, more than one status, `overdue`, no PIC, any
+/// filter beside a search word, a search word checked on the text). A page whose filters few
+/// tasks pass comes back short, with a cursor at the last row examined, instead of one request
+/// reading the whole table: what one request costs the database is bounded whatever it asks for.
+const SCAN_BUDGET: u64 = 250;
+
+/// The first `rows` tasks after `after` passing `filters`, examining at most [`SCAN_BUDGET`]
+/// rows of the sort order (of the indexed filter's, when there is one).
+async fn read_within_budget(
+    ctx: &AppContext,
+    filters: &Filters,
+    after: Option<&Position>,
+    components: &[Component],
+    rows: u64,
+) -> Result<Found> {
+    let mut ahead = ordered(tasks::Entity::find().filter(filters.indexed.clone()), components);
+    let mut listed = filters.all();
+    if let Some(after) = after {
+        ahead = ahead.filter(after.after(components, Table::Tasks));
+        listed = listed.add(after.after(components, Table::Tasks));
+    }
+    let ahead = ahead.select_only().column(Column::Id).offset(SCAN_BUDGET - 1).limit(1).into_query();
+    let boundary = task_at(ctx, Expr::from(ahead)).await?;
+    if let Some(boundary) = &boundary {
+        listed = listed.add(Position::of(components, boundary)?.up_to(components, Table::Tasks));
+    }
+    Ok(Found::up_to(read(ctx, listed, components, rows).await?, boundary, rows))
+}
+
+/// The task whose id `id` (a scalar subquery) gives, read in the same statement.
+async fn task_at(ctx: &AppContext, id: SimpleExpr) -> Result<Option<ShownTask>> {
+    Ok(shown().filter(Expr::col((tasks::Entity, Column::Id)).eq(id)).into_model().one(&ctx.reads).await?)
 }
 
 /// The most stored words a search word may begin before the search stops walking each one's
@@ -273,12 +334,9 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
 /// [`broad_search`]. A word typed in full begins a handful ("report", "reports", "reported").
 const MAX_WALKED_WORDS: usize = 16;
 
-/// Rows [`broad_search`] walks in the sort order before it asks the word index: a prefix
-/// that begins that many stored words is usually common enough to fill a page from these.
-const SEARCH_WINDOW: u64 = 500;
-
-/// Word rows counted, at most, to tell which word of a search is the rarest.
-const RARITY_COUNT_CAP: u64 = 1_000;
+/// Word rows counted, at most, to tell which word of a search is the rarest; words past it
+/// are told apart by length (a longer word is usually the rarer).
+const RARITY_COUNT_CAP: u64 = 200;
 
 /// The words of `q` a search needs (at most ten), as the stored word lists spell them.
 fn search_words(q: &str) -> Vec<String> {
@@ -298,47 +356,48 @@ fn text_has(word: &str) -> SimpleExpr {
     Column::SearchText.like(format!("% {word}%"))
 }
 
-/// The first `rows` tasks of `condition` after `after`, in the sort order, whose words begin
-/// with each of `words`. The rarest word leads: the stored words it begins are each walked in
-/// `task_words` in the sort order (an index per sort key), a page at most per word, with the
-/// other words and the filters checked on the task; the pages merge into one. Each search
-/// thus reads about a page per stored word however many tasks hold the word or where in the
-/// order they are.
+/// The first `rows` tasks after `after`, in the sort order, passing `filters` whose words
+/// begin with each of `words`. The rarest word leads: the stored words it begins are each
+/// walked in `task_words` in the sort order (an index per sort key), a page at most per word,
+/// with the other words and the filters checked on the task; the pages merge into one. Each
+/// search thus reads about a page per stored word however many tasks hold the word or where in
+/// the order they are, and never more than [`SCAN_BUDGET`] word rows.
 async fn search(
     ctx: &AppContext,
-    condition: Condition,
+    mut filters: Filters,
     after: Option<&Position>,
     words: &[String],
     components: &[Component],
     rows: u64,
-) -> Result<Vec<ShownTask>> {
+) -> Result<Found> {
     let leading = rarest(ctx, words).await?;
-    let mut condition = condition;
     for (i, word) in words.iter().enumerate() {
         // Stored words are cut short; a longer search word is checked whole on the text.
         if i != leading || word.chars().count() > MAX_WORD_CHARS {
-            condition = condition.add(text_has(word));
+            filters.checked = filters.checked.add(text_has(word));
         }
     }
     let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
     if stored.is_empty() {
-        return Ok(Vec::new());
+        return Ok(Found::complete(Vec::new()));
     }
     if stored.len() > MAX_WALKED_WORDS {
-        return broad_search(ctx, condition, after, words[leading].clone(), components, rows).await;
+        return broad_search(ctx, filters, after, words[leading].clone(), components, rows).await;
     }
     let walks: Vec<Walk> = stored.into_iter().map(Walk::Word).collect();
-    walk_words(ctx, &condition, after, &walks, components, rows).await
+    walk_words(ctx, &filters.all(), after, &walks, components, rows).await
 }
 
 /// The index of the word of `words` that begins the fewest stored words' rows (counted up to
-/// [`RARITY_COUNT_CAP`] each): walking it reads the fewest rows that fail the other words.
+/// [`RARITY_COUNT_CAP`] each, the longest word leading among those past it): walking it reads
+/// the fewest rows that fail the other words.
 async fn rarest(ctx: &AppContext, words: &[String]) -> Result<usize> {
     if words.len() < 2 {
         return Ok(0);
     }
     let counts = word_rows(ctx, words, RARITY_COUNT_CAP).await?;
-    Ok(counts.iter().enumerate().min_by_key(|(_, count)| **count).map_or(0, |(i, _)| i))
+    let rarity = |i: usize| (counts[i], std::cmp::Reverse(words[i].chars().count()));
+    Ok((0..words.len()).min_by_key(|&i| rarity(i)).unwrap_or(0))
 }
 
 /// How many `task_words` rows begin with each of `words`, each counted up to `cap`, in one
@@ -393,7 +452,8 @@ enum Walk {
 /// and pass `condition`, in one statement. One stored word's tasks are read by walking its
 /// rows in the sort key's index and each row's task beside it, until the page is full.
 /// Several walks each read their rows from the index (joined to the task only when there are
-/// conditions to check), and the merged page's tasks are read by id.
+/// conditions to check), and the merged page's tasks are read by id. With a condition, which
+/// rows may fail one after another, the stored words' walks share [`SCAN_BUDGET`] rows.
 async fn walk_words(
     ctx: &AppContext,
     condition: &Condition,
@@ -401,20 +461,24 @@ async fn walk_words(
     walks: &[Walk],
     components: &[Component],
     rows: u64,
-) -> Result<Vec<ShownTask>> {
+) -> Result<Found> {
     let backend = ctx.reads.get_database_backend();
+    let boundary = if condition.is_empty() { None } else { walk_boundary(ctx, walks, after, components, rows).await? };
+    let bounds =
+        Bounds { after, up_to: boundary.as_ref().map(|boundary| Position::of(components, boundary)).transpose()? };
     if let [walk @ Walk::Word(_)] = walks {
         // No derived tables: on MariaDB each is a temporary table filled and read again, which
         // cost more than the walk itself on the searches most people type (one whole word).
-        let mut select = walk_select(backend, walk, condition, after, components, rows, true);
+        let mut select = walk_select(backend, walk, condition, &bounds, components, rows, true);
         select.columns(SHOWN_COLUMNS.map(|column| (tasks::Entity, column)));
         let statement = backend.build(&select);
-        return Ok(ShownTask::find_by_statement(statement).all(&ctx.reads).await?);
+        let found = ShownTask::find_by_statement(statement).all(&ctx.reads).await?;
+        return Ok(Found::up_to(found, boundary, rows));
     }
     let mut sql = Vec::with_capacity(walks.len());
     let mut values = Vec::new();
     for (i, walk) in walks.iter().enumerate() {
-        let mut select = walk_select(backend, walk, condition, after, components, rows, !condition.is_empty());
+        let mut select = walk_select(backend, walk, condition, &bounds, components, rows, !condition.is_empty());
         for component in components {
             select.column((task_words::Entity, component.words_column()));
         }
@@ -446,16 +510,57 @@ async fn walk_words(
         shown.join(", "),
         order("page.")
     );
-    Ok(ShownTask::find_by_statement(Statement::from_sql_and_values(backend, tasks, values)).all(&ctx.reads).await?)
+    let statement = Statement::from_sql_and_values(backend, tasks, values);
+    Ok(Found::up_to(ShownTask::find_by_statement(statement).all(&ctx.reads).await?, boundary, rows))
 }
 
-/// One walk's rows of `task_words` after `after` in the sort order, the first `rows` of them,
+/// Where walks checking a condition stop: each stored word's walk may examine its share of
+/// [`SCAN_BUDGET`] rows (a page at least), and every walk stops at the earliest of the tasks
+/// where a walk's share runs out, so that the merged page up to there misses nothing. None when
+/// no walk has that many rows left; a beginning's walk is never longer than the budget.
+async fn walk_boundary(
+    ctx: &AppContext,
+    walks: &[Walk],
+    after: Option<&Position>,
+    components: &[Component],
+    rows: u64,
+) -> Result<Option<ShownTask>> {
+    let share = Ord::max(SCAN_BUDGET / walks.len() as u64, rows);
+    let mut ends = Condition::any();
+    for walk in walks {
+        let Walk::Word(stored) = walk else { continue };
+        let mut ahead = Query::select();
+        ahead.column((task_words::Entity, task_words::Column::TaskId)).from(task_words::Entity);
+        ahead.and_where(Expr::col((task_words::Entity, task_words::Column::Word)).eq(stored.as_str()));
+        if let Some(after) = after {
+            ahead.cond_where(after.after(components, Table::Words));
+        }
+        for component in components {
+            ahead.order_by((task_words::Entity, component.words_column()), component.order());
+        }
+        ahead.offset(share - 1).limit(1);
+        ends = ends.add(Expr::col((tasks::Entity, Column::Id)).eq(Expr::from(ahead)));
+    }
+    if ends.is_empty() {
+        return Ok(None);
+    }
+    let ends: Vec<ShownTask> = shown().filter(ends).into_model().all(&ctx.reads).await?;
+    Ok(ends.into_iter().min_by(|a, b| compare(components, a, b)))
+}
+
+/// Where a walk starts and stops in the sort order: after a cursor, up to a budget's end.
+struct Bounds<'a> {
+    after: Option<&'a Position>,
+    up_to: Option<Position>,
+}
+
+/// One walk's rows of `task_words` within `bounds` in the sort order, the first `rows` of them,
 /// with no columns chosen yet; `with_task` joins each row's task (needed to check `condition`).
 fn walk_select(
     backend: DbBackend,
     walk: &Walk,
     condition: &Condition,
-    after: Option<&Position>,
+    bounds: &Bounds,
     components: &[Component],
     rows: u64,
     with_task: bool,
@@ -471,8 +576,11 @@ fn walk_select(
             select.distinct().and_where(word.clone().gte(start)).and_where(word.lt(end))
         }
     };
-    if let Some(after) = after {
+    if let Some(after) = bounds.after {
         select.cond_where(after.after(components, Table::Words));
+    }
+    if let Some(up_to) = &bounds.up_to {
+        select.cond_where(up_to.up_to(components, Table::Words));
     }
     if with_task {
         // The word's index must lead: planners otherwise like to walk the tasks by their own
@@ -497,52 +605,23 @@ fn walk_select(
 }
 
 /// A search for a beginning shared by more than [`MAX_WALKED_WORDS`] stored words. One with
-/// fewer word rows than [`SEARCH_WINDOW`] (task numbers such as `100`) has them all read and
-/// sorted. For a common one (a letter or two, in many tasks), the first [`SEARCH_WINDOW`] rows
-/// of the sort order are checked for it, and only when they do not fill the page are the word
-/// rows of the whole beginning read for the matches past them.
+/// fewer word rows than [`SCAN_BUDGET`] (task numbers such as `100`) has them all read and
+/// sorted. A common one (a letter or two, in many tasks) is checked on the text of the tasks
+/// in the sort order, within the budget.
 async fn broad_search(
     ctx: &AppContext,
-    condition: Condition,
+    mut filters: Filters,
     after: Option<&Position>,
     beginning: String,
     components: &[Component],
     rows: u64,
-) -> Result<Vec<ShownTask>> {
-    let beginning_rows = word_rows(ctx, std::slice::from_ref(&beginning), SEARCH_WINDOW).await?;
-    if beginning_rows.first().is_some_and(|&count| count < SEARCH_WINDOW) {
-        return walk_words(ctx, &condition, after, &[Walk::Beginning(beginning)], components, rows).await;
+) -> Result<Found> {
+    let beginning_rows = word_rows(ctx, std::slice::from_ref(&beginning), SCAN_BUDGET).await?;
+    if beginning_rows.first().is_some_and(|&count| count < SCAN_BUDGET) {
+        return walk_words(ctx, &filters.all(), after, &[Walk::Beginning(beginning)], components, rows).await;
     }
-    let listed = match after {
-        Some(after) => condition.clone().add(after.after(components, Table::Tasks)),
-        None => condition.clone(),
-    };
-    let matching = text_has(&beginning);
-    let boundary = ordered(tasks::Entity::find().filter(listed.clone()), components)
-        .select_only()
-        .column(Column::Id)
-        .offset(SEARCH_WINDOW - 1)
-        .into_tuple::<i64>()
-        .one(&ctx.reads)
-        .await?;
-    // No boundary: the rows are fewer than the window (or the boundary row was just deleted),
-    // and one walk of them is cheap.
-    let boundary = match boundary {
-        Some(id) => shown().filter(Column::Id.eq(id)).into_model::<ShownTask>().one(&ctx.reads).await?,
-        None => None,
-    };
-    let Some(boundary) = boundary else {
-        return read(ctx, listed.add(matching), components, rows).await;
-    };
-    let boundary = Position::of(components, &boundary)?;
-    let window = listed.add(boundary.up_to(components, Table::Tasks)).add(matching);
-    let mut found = read(ctx, window, components, rows).await?;
-    if (found.len() as u64) < rows {
-        let walk = [Walk::Beginning(beginning)];
-        let rest = rows - found.len() as u64;
-        found.extend(walk_words(ctx, &condition, Some(&boundary), &walk, components, rest).await?);
-    }
-    Ok(found)
+    filters.checked = filters.checked.add(text_has(&beginning));
+    read_within_budget(ctx, &filters, after, components, rows).await
 }
 
 /// The sort key and direction asked for; each sort's natural direction is the default
@@ -584,23 +663,55 @@ fn status_in(backend: DbBackend, statuses: &[TaskStatus]) -> SimpleExpr {
     Expr::cust(format!("+\"tasks\".\"status\" IN ({})", words.join(", ")))
 }
 
+/// The rows a query's filters select, by whether an index serves them in the sort's order.
+struct Filters {
+    /// One status: read from an index of (status, sort key, id).
+    indexed: Condition,
+    /// Everything else, checked on each task read: see [`SCAN_BUDGET`].
+    checked: Condition,
+    /// A PIC, supervisor or creator is named: the database can read that user's tasks from
+    /// their own index and sort them, as many as one user holds, so a list needs no budget
+    /// (which would cut "my tasks" into short pages wherever the user holds few of them).
+    one_user: bool,
+}
+
+impl Filters {
+    /// Both kinds together: empty when both are, which tells a search it has nothing to check
+    /// (sea-query keeps an empty condition added to another, so that one would not be empty).
+    fn all(&self) -> Condition {
+        match (self.indexed.is_empty(), self.checked.is_empty()) {
+            (true, _) => self.checked.clone(),
+            (_, true) => self.indexed.clone(),
+            _ => self.indexed.clone().add(self.checked.clone()),
+        }
+    }
+}
+
 /// The rows `query`'s filters select.
-async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result<Condition> {
+async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result<Filters> {
+    let mut indexed = Condition::all();
     let mut condition = Condition::all();
     if let Some(raw) = &query.status {
         let statuses = parse_list(raw, TaskStatus::parse)?;
-        condition = condition.add(status_in(ctx.reads.get_database_backend(), &statuses));
+        let status = status_in(ctx.reads.get_database_backend(), &statuses);
+        if statuses.len() == 1 {
+            indexed = indexed.add(status);
+        } else {
+            condition = condition.add(status);
+        }
     }
     if let Some(raw) = &query.priority {
         let priorities = parse_list(raw, Priority::parse)?;
         condition = condition.add(Column::Priority.is_in(priorities.into_iter().map(Priority::rank)));
     }
+    let mut one_user = false;
     for (raw, column, field) in [
         (&query.pic, Column::PicId, "pic"),
         (&query.supervisor, Column::SupervisorId, "supervisor"),
         (&query.creator, Column::CreatorId, "creator"),
     ] {
         if let Some(raw) = raw {
+            one_user |= raw.trim() != "none";
             condition = condition.add(user_filter(ctx, who, column, raw, field).await?);
         }
     }
@@ -620,7 +731,7 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             .add(Column::Status.ne(TaskStatus::Done.as_str()));
         condition = condition.add(if overdue { is_overdue } else { is_overdue.not() });
     }
-    Ok(condition)
+    Ok(Filters { indexed, checked: condition, one_user })
 }
 
 /// The position in the sort order a cursor points at.
@@ -633,10 +744,44 @@ fn cursor_position(components: &[Component], sort: SortKey, descending: bool, ra
     Ok(Position(values))
 }
 
+/// How `a` and `b` stand in the order of `components`.
+fn compare(components: &[Component], a: &ShownTask, b: &ShownTask) -> std::cmp::Ordering {
+    components
+        .iter()
+        .map(|component| {
+            let ordering = match component.column {
+                Column::UrgencyKey => a.urgency_key.cmp(&b.urgency_key),
+                Column::DeadlineKey => a.deadline_key.cmp(&b.deadline_key),
+                Column::CreatedAt => a.created_at.cmp(&b.created_at),
+                Column::UpdatedAt => a.updated_at.cmp(&b.updated_at),
+                _ => a.id.cmp(&b.id),
+            };
+            if component.descending { ordering.reverse() } else { ordering }
+        })
+        .find(|ordering| ordering.is_ne())
+        .unwrap_or(std::cmp::Ordering::Equal)
+}
+
 /// `select` in the order of `components`.
 fn ordered(mut select: sea_orm::Select<tasks::Entity>, components: &[Component]) -> sea_orm::Select<tasks::Entity> {
     for component in components {
         select = select.order_by(component.column, component.order());
     }
     select
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_filters_leave_nothing_to_check() {
+        let none = Filters { indexed: Condition::all(), checked: Condition::all(), one_user: false };
+        assert!(none.all().is_empty());
+        let status = Condition::all().add(Column::Status.eq("done"));
+        let one = Filters { indexed: status.clone(), checked: Condition::all(), one_user: false };
+        assert!(!one.all().is_empty());
+        let other = Filters { indexed: Condition::all(), checked: status, one_user: false };
+        assert!(!other.all().is_empty());
+    }
 }
