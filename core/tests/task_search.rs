@@ -129,8 +129,10 @@ fn expected(rows: &[tasks::Model], sort: &str, descending: bool, matches: impl F
 async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     let (ctx, _dir) = fresh_context(|_| {}).await;
     let kim = member(&ctx, "kim@example.com").await;
+    let lee = member(&ctx, "lee@example.com").await;
     let origin = (Utc::now() - Duration::days(30)).naive_utc();
-    let rows: Vec<tasks::ActiveModel> = (0..TASKS).map(|i| task(i, kim.user_id, origin)).collect();
+    let creator = |i: usize| if i % 100 == 3 { lee.user_id } else { kim.user_id };
+    let rows: Vec<tasks::ActiveModel> = (0..TASKS).map(|i| task(i, creator(i), origin)).collect();
     for chunk in rows.chunks(500) {
         tasks::Entity::insert_many(chunk.to_vec()).exec_without_returning(&ctx.db).await.unwrap();
     }
@@ -263,6 +265,16 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             }
         }
     }
+    // A user's tasks, however few, come from that user's index in full pages.
+    let by_lee = || ListQuery {
+        creator: Some("lee@example.com".into()),
+        sort: Some("priority".into()),
+        limit: Some(10),
+        ..Default::default()
+    };
+    let (walked, short_pages) = follow(&ctx, &kim, by_lee).await;
+    assert_eq!(walked, expected(&all, "priority", true, |t| t.creator_id == Some(lee.user_id)));
+    assert_eq!((walked.len(), short_pages), (26, 0));
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);

@@ -276,7 +276,7 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     let words = query.q.as_deref().map(search_words).unwrap_or_default();
     let found = if !words.is_empty() {
         search(ctx, filters, after.as_ref(), &words, &components, limit + 1).await?
-    } else if filters.checked.is_empty() || filters.one_user {
+    } else if filters.checked.is_empty() || filters.by_user {
         let mut condition = filters.all();
         if let Some(after) = &after {
             condition = condition.add(after.after(&components, Table::Tasks));
@@ -295,8 +295,8 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
 }
 
 /// Rows of the sort order one request examines at most to check filters that no index serves
-/// in that order (a priority, a deadline range, more than one status, `overdue`, no PIC, any
-/// filter beside a search word, a search word checked on the text). A page whose filters few
+/// in that order (a priority, a deadline range, more than one status, `overdue`, any filter
+/// beside a search word, a search word checked on the text). A page whose filters few
 /// tasks pass comes back short, with a cursor at the last row examined, instead of one request
 /// reading the whole table: what one request costs the database is bounded whatever it asks for.
 const SCAN_BUDGET: u64 = 250;
@@ -669,10 +669,11 @@ struct Filters {
     indexed: Condition,
     /// Everything else, checked on each task read: see [`SCAN_BUDGET`].
     checked: Condition,
-    /// A PIC, supervisor or creator is named: the database can read that user's tasks from
-    /// their own index and sort them, as many as one user holds, so a list needs no budget
-    /// (which would cut "my tasks" into short pages wherever the user holds few of them).
-    one_user: bool,
+    /// A PIC, supervisor or creator filter (a user or `none`): the database can read those
+    /// tasks from that column's index and sort them, as many as one user (or nobody) holds, so
+    /// a list needs no budget, which would cut "my tasks" or "unassigned" into short pages
+    /// wherever they are few.
+    by_user: bool,
 }
 
 impl Filters {
@@ -704,14 +705,14 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
         let priorities = parse_list(raw, Priority::parse)?;
         condition = condition.add(Column::Priority.is_in(priorities.into_iter().map(Priority::rank)));
     }
-    let mut one_user = false;
+    let mut by_user = false;
     for (raw, column, field) in [
         (&query.pic, Column::PicId, "pic"),
         (&query.supervisor, Column::SupervisorId, "supervisor"),
         (&query.creator, Column::CreatorId, "creator"),
     ] {
         if let Some(raw) = raw {
-            one_user |= raw.trim() != "none";
+            by_user = true;
             condition = condition.add(user_filter(ctx, who, column, raw, field).await?);
         }
     }
@@ -731,7 +732,7 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             .add(Column::Status.ne(TaskStatus::Done.as_str()));
         condition = condition.add(if overdue { is_overdue } else { is_overdue.not() });
     }
-    Ok(Filters { indexed, checked: condition, one_user })
+    Ok(Filters { indexed, checked: condition, by_user })
 }
 
 /// The position in the sort order a cursor points at.
@@ -776,12 +777,12 @@ mod tests {
 
     #[test]
     fn no_filters_leave_nothing_to_check() {
-        let none = Filters { indexed: Condition::all(), checked: Condition::all(), one_user: false };
+        let none = Filters { indexed: Condition::all(), checked: Condition::all(), by_user: false };
         assert!(none.all().is_empty());
         let status = Condition::all().add(Column::Status.eq("done"));
-        let one = Filters { indexed: status.clone(), checked: Condition::all(), one_user: false };
+        let one = Filters { indexed: status.clone(), checked: Condition::all(), by_user: false };
         assert!(!one.all().is_empty());
-        let other = Filters { indexed: Condition::all(), checked: status, one_user: false };
+        let other = Filters { indexed: Condition::all(), checked: status, by_user: false };
         assert!(!other.all().is_empty());
     }
 }
