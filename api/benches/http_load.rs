@@ -340,6 +340,9 @@ async fn main() {
         // newest is overdue): each request examines a bounded share of the order and answers a
         // short page with a cursor. So does a search beside a filter no task passes.
         "overdue=true&limit=50".to_owned(),
+        // A user's own tasks (here all of them): SQLite's planner, left to itself, read them
+        // all from the PIC index to sort them.
+        "pic=me&sort=priority&limit=50".to_owned(),
         format!("q={COMMON_WORD}&limit=50"),
         format!("q={MIDDLING_WORD}&limit=50"),
         format!("q={RARE_WORD}&limit=50"),

@@ -132,7 +132,14 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     let lee = member(&ctx, "lee@example.com").await;
     let origin = (Utc::now() - Duration::days(30)).naive_utc();
     let creator = |i: usize| if i % 100 == 3 { lee.user_id } else { kim.user_id };
-    let rows: Vec<tasks::ActiveModel> = (0..TASKS).map(|i| task(i, creator(i), origin)).collect();
+    // PICs: lee on one task in fifty, kim on half the rest, nobody on the others.
+    let pic = |i: usize| match i {
+        _ if i % 50 == 9 => Some(lee.user_id),
+        _ if i.is_multiple_of(2) => Some(kim.user_id),
+        _ => None,
+    };
+    let rows: Vec<tasks::ActiveModel> =
+        (0..TASKS).map(|i| tasks::ActiveModel { pic_id: Set(pic(i)), ..task(i, creator(i), origin) }).collect();
     for chunk in rows.chunks(500) {
         tasks::Entity::insert_many(chunk.to_vec()).exec_without_returning(&ctx.db).await.unwrap();
     }
@@ -265,7 +272,32 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
             }
         }
     }
-    // A user's tasks, however few, come from that user's index in full pages.
+    // A PIC's tasks, few or many or nobody's, come from the PIC's index in every sort, in full
+    // pages, beside a status too.
+    for sort in ["created_at", "updated_at", "priority", "deadline"] {
+        for (order, descending) in [("asc", false), ("desc", true)] {
+            for (who, pic_id) in [("lee@example.com", Some(lee.user_id)), ("me", Some(kim.user_id)), ("none", None)] {
+                for status in [None, Some("pending")] {
+                    let query = || ListQuery {
+                        pic: Some(who.to_owned()),
+                        status: status.map(str::to_owned),
+                        sort: Some(sort.to_owned()),
+                        order: Some(order.to_owned()),
+                        limit: Some(30),
+                        ..Default::default()
+                    };
+                    let (walked, short_pages) = follow(&ctx, &kim, query).await;
+                    let wanted = |t: &tasks::Model| t.pic_id == pic_id && status.is_none_or(|s| t.status == s);
+                    let context = format!("pic={who} status={status:?} sort={sort} order={order}");
+                    assert_eq!(walked, expected(&all, sort, descending, wanted), "{context}");
+                    if status.is_none() {
+                        assert_eq!(short_pages, 0, "{context}");
+                    }
+                }
+            }
+        }
+    }
+    // A creator's tasks, however few, come from that column's index in full pages.
     let by_lee = || ListQuery {
         creator: Some("lee@example.com".into()),
         sort: Some("priority".into()),
@@ -275,6 +307,17 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
     let (walked, short_pages) = follow(&ctx, &kim, by_lee).await;
     assert_eq!(walked, expected(&all, "priority", true, |t| t.creator_id == Some(lee.user_id)));
     assert_eq!((walked.len(), short_pages), (26, 0));
+    // A user of many tasks: found in the sort's order, within the budget, beside another filter.
+    let kims_urgent = || ListQuery {
+        creator: Some("me".into()),
+        priority: Some("urgent".into()),
+        sort: Some("deadline".into()),
+        limit: Some(100),
+        ..Default::default()
+    };
+    let (walked, _) = follow(&ctx, &kim, kims_urgent).await;
+    let urgent = |t: &tasks::Model| t.creator_id == Some(kim.user_id) && t.priority == 4;
+    assert_eq!(walked, expected(&all, "deadline", false, urgent));
     // Words of one or two letters, and Hangul found by the beginning of a word.
     let item_7 = expected(&all, "created_at", true, |t| t.contents.split(' ').any(|w| w.starts_with("7")));
     assert_eq!(walk(&ctx, &kim, "created_at", "desc", "item 7", 100).await, item_7);
@@ -378,7 +421,26 @@ async fn sqlite_sorts_a_status_filtered_list_from_the_sorts_index() {
     let plan: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
     assert!(plan.iter().any(|step| step.contains("idx_tasks_urgency")), "{plan:?}");
     assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
-    // One status is read from its own index in the sort's order, in every sort.
+    // One status, or one PIC, is read from its own index in the sort's order, in every sort.
+    for (column, index) in [
+        (tasks::Column::UrgencyKey, "idx_tasks_pic_urgency"),
+        (tasks::Column::DeadlineKey, "idx_tasks_pic_deadline_key"),
+        (tasks::Column::CreatedAt, "idx_tasks_pic_created"),
+        (tasks::Column::UpdatedAt, "idx_tasks_pic_updated"),
+    ] {
+        let one_pic = tasks::Entity::find()
+            .filter(tasks::Column::PicId.eq(1))
+            .order_by_desc(column)
+            .order_by_desc(tasks::Column::Id)
+            .limit(51)
+            .build(sea_orm::DbBackend::Sqlite)
+            .to_string();
+        let explain = Statement::from_string(sea_orm::DbBackend::Sqlite, format!("EXPLAIN QUERY PLAN {one_pic}"));
+        let rows = ctx.db.query_all_raw(explain).await.unwrap();
+        let plan: Vec<String> = rows.iter().map(|row| row.try_get::<String>("", "detail").unwrap()).collect();
+        assert!(plan.iter().any(|step| step.contains(index)), "{plan:?}");
+        assert!(!plan.iter().any(|step| step.contains("TEMP B-TREE")), "{plan:?}");
+    }
     for (column, index) in [
         (tasks::Column::UrgencyKey, "idx_tasks_status_urgency"),
         (tasks::Column::DeadlineKey, "idx_tasks_status_deadline_key"),

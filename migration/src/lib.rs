@@ -12,6 +12,7 @@ mod m20261204_000007_task_keys;
 mod m20261205_000008_job_alerts;
 mod m20261206_000009_task_words;
 mod m20261207_000010_status_sorts;
+mod m20261208_000011_pic_sorts;
 mod types;
 
 pub use m20261206_000009_task_words::index_task_words;
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000008_job_alerts::Migration),
             Box::new(m20261206_000009_task_words::Migration),
             Box::new(m20261207_000010_status_sorts::Migration),
+            Box::new(m20261208_000011_pic_sorts::Migration),
         ]
     }
 }
