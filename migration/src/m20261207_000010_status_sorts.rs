@@ -4,7 +4,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::types::index;
+use crate::types::sort_indexes;
 
 pub struct Migration;
 
@@ -28,15 +28,7 @@ enum Tasks {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sorts = [
-            ("idx_tasks_status_created", Tasks::CreatedAt),
-            ("idx_tasks_status_updated", Tasks::UpdatedAt),
-            ("idx_tasks_status_urgency", Tasks::UrgencyKey),
-            ("idx_tasks_status_deadline_key", Tasks::DeadlineKey),
-        ];
-        for (name, key) in sorts {
-            manager.create_index(index(name, Tasks::Table, &[Tasks::Status, key, Tasks::Id])).await?;
-        }
-        Ok(())
+        let keys = [Tasks::CreatedAt, Tasks::UpdatedAt, Tasks::UrgencyKey, Tasks::DeadlineKey, Tasks::Id];
+        sort_indexes(manager, Tasks::Table, "idx_tasks_status", Tasks::Status, keys).await
     }
 }

@@ -5,7 +5,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::types::index;
+use crate::types::sort_indexes;
 
 pub struct Migration;
 
@@ -29,15 +29,7 @@ enum Tasks {
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let sorts = [
-            ("idx_tasks_pic_created", Tasks::CreatedAt),
-            ("idx_tasks_pic_updated", Tasks::UpdatedAt),
-            ("idx_tasks_pic_urgency", Tasks::UrgencyKey),
-            ("idx_tasks_pic_deadline_key", Tasks::DeadlineKey),
-        ];
-        for (name, key) in sorts {
-            manager.create_index(index(name, Tasks::Table, &[Tasks::PicId, key, Tasks::Id])).await?;
-        }
-        Ok(())
+        let keys = [Tasks::CreatedAt, Tasks::UpdatedAt, Tasks::UrgencyKey, Tasks::DeadlineKey, Tasks::Id];
+        sort_indexes(manager, Tasks::Table, "idx_tasks_pic", Tasks::PicId, keys).await
     }
 }

@@ -33,3 +33,20 @@ pub fn index<T: IntoIden + Copy>(name: &str, table: T, columns: &[T]) -> IndexCr
     }
     index.to_owned()
 }
+
+/// The four indexes that read the tasks of one value of `leading` (a status, a PIC) in each
+/// list sort's order: (leading, sort key, id), named `{prefix}_{created|updated|urgency|deadline_key}`.
+pub async fn sort_indexes<T: IntoIden + Copy>(
+    manager: &SchemaManager<'_>,
+    table: T,
+    prefix: &str,
+    leading: T,
+    [created_at, updated_at, urgency_key, deadline_key, id]: [T; 5],
+) -> Result<(), DbErr> {
+    let sorts =
+        [("created", created_at), ("updated", updated_at), ("urgency", urgency_key), ("deadline_key", deadline_key)];
+    for (name, key) in sorts {
+        manager.create_index(index(&format!("{prefix}_{name}"), table, &[leading, key, id])).await?;
+    }
+    Ok(())
+}
