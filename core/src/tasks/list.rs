@@ -283,8 +283,8 @@ impl UserFilter {
                 None => column.is_null(),
             };
         }
-        // The column is one of ours, never text from the request; the id is a bound value.
-        let column = format!("+\"tasks\".\"{}\"", self.column.as_str());
+        // The id is a bound value.
+        let column = off_index(self.column);
         match self.user {
             Some(id) => Expr::cust_with_values(format!("{column} = ?"), [id]),
             None => Expr::cust(format!("{column} IS NULL")),
@@ -443,8 +443,7 @@ async fn word_rows(ctx: &AppContext, words: &[String], cap: u64) -> Result<Vec<u
             .and_where(Expr::col(task_words::Column::Word).lt(end))
             .limit(cap)
             .to_owned();
-        let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned();
-        counts.expr_as(SimpleExpr::from(count), Alias::new(format!("word_{i}")));
+        counts.expr_as(SimpleExpr::from(count_of(rows)), Alias::new(format!("word_{i}")));
     }
     let found = ctx.reads.query_one(&counts).await?;
     let counts = (0..words.len())
@@ -690,7 +689,14 @@ fn status_in(backend: DbBackend, statuses: &[TaskStatus], leads: bool) -> Simple
     }
     // The statuses are the API's own words, never text from the request.
     let words: Vec<String> = statuses.iter().map(|status| format!("'{}'", status.as_str())).collect();
-    Expr::cust(format!("+\"tasks\".\"status\" IN ({})", words.join(", ")))
+    Expr::cust(format!("{} IN ({})", off_index(Column::Status), words.join(", ")))
+}
+
+/// A task column as SQLite's planner will not read it from an index (its unary `+`), for a
+/// filter checked on each task of another index's walk. The column is one of ours, never
+/// text from the request.
+fn off_index(column: Column) -> String {
+    format!("+\"tasks\".\"{}\"", column.as_str())
 }
 
 /// The rows a query's filters select, by whether an index serves them in the sort's order.
@@ -735,6 +741,11 @@ impl Filters {
 /// found in the sort's order within [`SCAN_BUDGET`].
 const USER_TASKS_SORTED: u64 = 1_000;
 
+/// How many rows `rows` selects: with a `LIMIT`, a count that stops there.
+fn count_of(rows: sea_orm::sea_query::SelectStatement) -> sea_orm::sea_query::SelectStatement {
+    Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(rows, Alias::new("capped")).to_owned()
+}
+
 /// Whether `filters` name users whose tasks are fewer than [`USER_TASKS_SORTED`], counted up
 /// to it from the users' index.
 async fn few_users_tasks(ctx: &AppContext, filters: &Filters) -> Result<bool> {
@@ -747,8 +758,7 @@ async fn few_users_tasks(ctx: &AppContext, filters: &Filters) -> Result<bool> {
         .cond_where(filters.user_conditions(true))
         .limit(USER_TASKS_SORTED)
         .to_owned();
-    let count = Query::select().expr(Expr::cust("COUNT(*)")).from_subquery(selected, Alias::new("capped")).to_owned();
-    let found = ctx.reads.query_one(&count).await?;
+    let found = ctx.reads.query_one(&count_of(selected)).await?;
     let count = found.map_or(Ok(0), |row| row.try_get_by_index::<i64>(0))?;
     Ok(u64::try_from(count).unwrap_or(0) < USER_TASKS_SORTED)
 }
