@@ -371,6 +371,9 @@ pub struct Config {
     pub database_url: SecretString,
     /// Maximum pooled database connections (MySQL; SQLite uses one writer).
     pub database_max_connections: u32,
+    /// Connections of the pool for hot reads (authentication, lists, a task); `None`: the
+    /// default for the backend and this machine's cores (see [`crate::db::connect_reads`]).
+    pub database_read_connections: Option<std::num::NonZeroU32>,
     /// Access-token signing key; generated into the data dir when unset on SQLite.
     pub jwt_secret: Option<SecretString>,
     /// Log line format.
@@ -425,6 +428,7 @@ struct FileLayer {
     data_dir: Option<PathBuf>,
     database_url: Option<SecretString>,
     database_max_connections: Option<u32>,
+    database_read_connections: Option<std::num::NonZeroU32>,
     jwt_secret: Option<SecretString>,
     log_format: Option<LogFormat>,
     auth: Option<AuthConfig>,
@@ -543,6 +547,9 @@ impl Config {
                 .parse("TASKLANE_DATABASE_MAX_CONNECTIONS")?
                 .or(layer.database_max_connections)
                 .unwrap_or(32),
+            database_read_connections: env
+                .parse("TASKLANE_DATABASE_READ_CONNECTIONS")?
+                .or(layer.database_read_connections),
             jwt_secret: env.secret("TASKLANE_JWT_SECRET").or(layer.jwt_secret),
             log_format: env
                 .choice("TASKLANE_LOG_FORMAT", &[("text", LogFormat::Text), ("json", LogFormat::Json)])?
@@ -881,6 +888,19 @@ mod tests {
         assert_eq!(file.http.trusted_proxies, TrustedProxies::Count(2));
         let retired = |name: &str| (name == "TASKLANE_TRUST_FORWARDED_FOR").then(|| "true".to_string());
         assert!(Config::from_sources(None, retired).unwrap_err().to_string().contains("TASKLANE_TRUSTED_PROXIES"));
+    }
+
+    #[test]
+    fn the_read_pool_is_sized_by_default_or_by_a_positive_count() {
+        assert_eq!(Config::from_sources(None, |_| None).unwrap().database_read_connections, None);
+        let sized = |value: &'static str| {
+            Config::from_sources(None, move |key| (key == "TASKLANE_DATABASE_READ_CONNECTIONS").then(|| value.into()))
+        };
+        assert_eq!(sized("6").unwrap().database_read_connections.map(std::num::NonZeroU32::get), Some(6));
+        let zero = sized("0").unwrap_err().to_string();
+        assert!(zero.starts_with("TASKLANE_DATABASE_READ_CONNECTIONS is not valid"), "{zero}");
+        let file = Config::from_sources(Some("database_read_connections = 3\n"), |_| None).unwrap();
+        assert_eq!(file.database_read_connections.map(std::num::NonZeroU32::get), Some(3));
     }
 
     #[test]

@@ -17,8 +17,9 @@ use tasklane_jobs::Transport;
 pub struct AppContext {
     /// The connection pool.
     pub db: sea_orm::DatabaseConnection,
-    /// The pool for hot statements that only read (authentication, lists, a task): on SQLite,
-    /// readers beside the single writer (see [`db::connect_reads`]); elsewhere `db` itself.
+    /// The pool for hot statements that only read (authentication, lists, a task), a few
+    /// connections apart from the writer's (see [`db::connect_reads`]); `db` itself on an
+    /// in-memory SQLite database.
     pub reads: sea_orm::DatabaseConnection,
     /// The loaded configuration.
     pub config: Arc<Config>,

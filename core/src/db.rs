@@ -34,22 +34,33 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
     Database::connect(options).await.with_context(|| format!("cannot connect to the database at {}", redact(url)))
 }
 
-/// Opens the pool for statements that only read. On an SQLite file these are query-only
-/// connections of their own beside the single writer (WAL lets them read while it writes):
-/// on the writer's one connection a list waits behind every other statement, and one core
-/// does all of SQLite's work. On MySQL, and on an in-memory SQLite database (which each
-/// connection would see empty), it is the writer's pool itself.
+/// Opens the pool for statements that only read (authentication, lists, a task), apart from
+/// the writer's so that a few connections serve them in turn.
+///
+/// On an SQLite file these are query-only connections beside the single writer (WAL lets them
+/// read while it writes), one per core (2 to 8) unless `TASKLANE_DATABASE_READ_CONNECTIONS`
+/// says otherwise: on the writer's one connection a list waits behind every other statement,
+/// and one core does all of SQLite's work. On MySQL, twice this machine's cores (4 to 16) by
+/// default: with sixteen clients on two cores shared with MariaDB (the API benchmark, back to
+/// back) the lists' p99 was 9.6–11.8 ms through the writer's 32 connections and 7.3–9.3 ms
+/// through 4, the heavier searches' 22.9–42.7 ms and 17.4–33.3 ms: statements beyond what the
+/// database's cores run at once wait in its scheduler, out of turn, instead of in the pool. An in-memory SQLite database,
+/// which each connection would see empty, reads through the writer's pool.
 pub async fn connect_reads(config: &Config, writer: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret();
-    if !config.is_sqlite() || url.contains(":memory:") || url.contains("mode=memory") {
+    if config.is_sqlite() && (url.contains(":memory:") || url.contains("mode=memory")) {
         return Ok(writer.clone());
     }
-    let readers = std::thread::available_parallelism().map_or(2, |cores| cores.get()).clamp(2, 8);
+    let cores = std::thread::available_parallelism().map_or(2, |cores| cores.get());
+    let default_readers = if config.is_sqlite() { cores.clamp(2, 8) } else { (2 * cores).clamp(4, 16) };
+    let readers = config
+        .database_read_connections
+        .map_or_else(|| u32::try_from(default_readers).unwrap_or(4), std::num::NonZeroU32::get);
     let mut options = pool_options(url);
-    options
-        .max_connections(u32::try_from(readers).unwrap_or(2))
-        .min_connections(1)
-        .map_sqlx_sqlite_opts(|opts| opts.pragma("query_only", "ON").busy_timeout(SQLITE_BUSY_WAIT));
+    options.max_connections(readers).min_connections(1);
+    if config.is_sqlite() {
+        options.map_sqlx_sqlite_opts(|opts| opts.pragma("query_only", "ON").busy_timeout(SQLITE_BUSY_WAIT));
+    }
     Database::connect(options).await.with_context(|| format!("cannot open readers of the database at {}", redact(url)))
 }
 
