@@ -336,6 +336,9 @@ async fn main() {
         "sort=priority&order=asc&limit=50".to_owned(),
         second_page,
         "sort=priority&status=pending&limit=50".to_owned(),
+        // A filter on the sort's own key (the least urgent priority, last in its order): a
+        // range of the sort's index.
+        "sort=priority&priority=low&limit=50".to_owned(),
         // A filter no index serves in the sort's order, which few tasks pass (none of the 20,000
         // newest is overdue): each request examines a bounded share of the order and answers a
         // short page with a cursor. So does a search beside a filter no task passes.

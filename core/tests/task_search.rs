@@ -268,7 +268,67 @@ async fn searches_and_sorts_past_the_walked_window_agree_with_a_full_sort() {
                 let wanted = expected(&all, sort, descending, due_early);
                 assert!(wanted.len() > 10, "{}", wanted.len());
                 assert_eq!(walked, wanted, "due early q={q:?} sort={sort} order={order}");
-                assert!(short_pages > 0, "q={q:?} sort={sort} order={order}: the budget never ran out");
+                if sort == "deadline" {
+                    // The deadline sort reads the range of its key the filter selects.
+                    assert_eq!(short_pages, 0, "q={q:?} sort={sort} order={order}");
+                } else {
+                    assert!(short_pages > 0, "q={q:?} sort={sort} order={order}: the budget never ran out");
+                }
+            }
+        }
+    }
+    // Filters on the sort's own key are a range of its index (of the tasks' or the word's) in
+    // full pages, however far into the order their tasks lie: priorities next to each other
+    // under the priority sort, a deadline window and `overdue` under the deadline sort.
+    // Priorities apart (low and urgent) are checked within the range around them.
+    let window = (origin + Duration::hours(1_000), origin + Duration::hours(1_040));
+    let in_window = |t: &tasks::Model| t.deadline.is_some_and(|d| d >= window.0 && d < window.1);
+    let overdue = |t: &tasks::Model| t.deadline.is_some_and(|d| d < Utc::now().naive_utc()) && t.status != "done";
+    type Matches<'a> = &'a dyn Fn(&tasks::Model) -> bool;
+    let cases: [(&str, ListQuery, Matches, bool); 5] = [
+        ("priority", ListQuery { priority: Some("low".into()), ..Default::default() }, &|t| t.priority == 1, true),
+        (
+            "priority",
+            ListQuery { priority: Some("urgent,high".into()), ..Default::default() },
+            &|t| t.priority >= 3,
+            true,
+        ),
+        (
+            "priority",
+            ListQuery { priority: Some("low,urgent".into()), ..Default::default() },
+            &|t| t.priority % 3 == 1,
+            false,
+        ),
+        (
+            "deadline",
+            ListQuery {
+                due_after: Some(window.0.and_utc().to_rfc3339()),
+                due_before: Some(window.1.and_utc().to_rfc3339()),
+                ..Default::default()
+            },
+            &in_window,
+            true,
+        ),
+        ("deadline", ListQuery { overdue: Some(true), ..Default::default() }, &overdue, false),
+    ];
+    for (sort, filter, matches, full_pages) in cases {
+        for (order, descending) in [("asc", false), ("desc", true)] {
+            for q in [None, Some("routine"), Some("item")] {
+                let query = || ListQuery {
+                    q: q.map(str::to_owned),
+                    sort: Some(sort.to_owned()),
+                    order: Some(order.to_owned()),
+                    limit: Some(20),
+                    ..filter.clone()
+                };
+                let (walked, short_pages) = follow(&ctx, &kim, query).await;
+                let context = format!("{filter:?} q={q:?} order={order}");
+                let wanted = expected(&all, sort, descending, matches);
+                assert!(wanted.len() > 20, "{context}: {}", wanted.len());
+                assert_eq!(walked, wanted, "{context}");
+                if full_pages {
+                    assert_eq!(short_pages, 0, "{context}");
+                }
             }
         }
     }

@@ -86,6 +86,13 @@ pub fn urgency_key(priority: i16, deadline: Option<DateTime>) -> i64 {
     rank * (NO_DEADLINE_KEY + 1) + deadline_key(deadline)
 }
 
+/// The first and last urgency key a task of `priority` can have: each priority's tasks lie
+/// together in the priority sort, so a priority filter is a range of its index.
+pub fn urgency_keys(priority: i16) -> (i64, i64) {
+    let last = urgency_key(priority, None);
+    (last - NO_DEADLINE_KEY, last)
+}
+
 /// The words of a name and contents as `q` matches them: lowercased, split at every
 /// character that is not a letter or digit, one space between words and one at each end, so
 /// `LIKE '% word%'` finds a word that begins with `word` and `task_words` holds the same words.

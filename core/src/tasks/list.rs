@@ -25,7 +25,7 @@ use crate::{AppContext, Error, Result};
 pub const DEFAULT_LIMIT: u64 = 50;
 
 /// Query parameters of `GET /api/tasks`.
-#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[derive(Clone, Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
@@ -216,6 +216,46 @@ impl Position {
     }
 }
 
+/// A range of the sort's leading key that filters select (priorities under the priority sort,
+/// a deadline range under the deadline sort): read as a range of whichever index leads, the
+/// tasks' or a search word's, instead of checked task by task within [`SCAN_BUDGET`]. Both ends
+/// are included.
+#[derive(Clone, Copy, Debug)]
+struct KeyRange {
+    column: Column,
+    first: i64,
+    last: i64,
+}
+
+impl KeyRange {
+    /// The urgency keys of `priorities`, and whether they are exactly those priorities' tasks
+    /// (priorities next to each other), or a range around them to check them in.
+    fn of_priorities(priorities: &[Priority]) -> Option<(Self, bool)> {
+        let ranks: std::collections::BTreeSet<i16> = priorities.iter().map(|p| p.rank()).collect();
+        let (&lowest, &highest) = (ranks.first()?, ranks.last()?);
+        // A higher priority sorts first: its keys are the smaller.
+        let (first, _) = tasks::urgency_keys(highest);
+        let (_, last) = tasks::urgency_keys(lowest);
+        let adjacent = usize::try_from(highest - lowest + 1).is_ok_and(|span| span == ranks.len());
+        Some((Self { column: Column::UrgencyKey, first, last }, adjacent))
+    }
+
+    /// The deadline keys of deadlines at or after `from` and before `before`, exactly: a
+    /// deadline's key is its microseconds since 1970 (deadlines fall between the years 1970 and
+    /// 9999), and tasks without a deadline lie past them all.
+    fn of_deadlines(from: Option<DateTime<Utc>>, before: Option<DateTime<Utc>>) -> Self {
+        let first = from.map_or(0, |at| Ord::max(at.timestamp_micros(), 0));
+        let last = before.map_or(tasks::NO_DEADLINE_KEY, |at| at.timestamp_micros()).saturating_sub(1);
+        let last = last.clamp(0, tasks::NO_DEADLINE_KEY - 1);
+        Self { column: Column::DeadlineKey, first, last }
+    }
+
+    fn condition(&self, table: Table) -> Condition {
+        let column = || Component::new(self.column).in_table(table);
+        Condition::all().add(column().gte(self.first)).add(column().lte(self.last))
+    }
+}
+
 /// What one read found: up to a page and one row more, and, when it stopped at its budget of
 /// examined rows before the page filled, the task it stopped at (the next page starts after it).
 struct Found {
@@ -301,7 +341,7 @@ pub async fn list(ctx: &AppContext, who: &Principal, query: ListQuery) -> Result
     let (sort, descending) = sort_order(&query)?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, crate::paging::MAX_LIMIT);
     let components = components(sort, descending);
-    let filters = filters(ctx, who, &query).await?;
+    let filters = filters(ctx, who, &query, sort).await?;
     let after = query.cursor.as_deref().map(|raw| cursor_position(&components, sort, descending, raw)).transpose()?;
     let words = query.q.as_deref().map(search_words).unwrap_or_default();
     let found = if !words.is_empty() {
@@ -340,7 +380,7 @@ async fn read_within_budget(
     components: &[Component],
     rows: u64,
 ) -> Result<Found> {
-    let mut ahead = ordered(tasks::Entity::find().filter(filters.indexed.clone()), components);
+    let mut ahead = ordered(tasks::Entity::find().filter(filters.leading()), components);
     let mut listed = filters.budgeted();
     if let Some(after) = after {
         ahead = ahead.filter(after.after(components, Table::Tasks));
@@ -415,7 +455,7 @@ async fn search(
         return broad_search(ctx, filters, after, words[leading].clone(), components, rows).await;
     }
     let walks: Vec<Walk> = stored.into_iter().map(Walk::Word).collect();
-    walk_words(ctx, &filters.all(), after, &walks, components, rows).await
+    walk_words(ctx, filters, after, &walks, components, rows).await
 }
 
 /// The index of the word of `words` that begins the fewest stored words' rows (counted up to
@@ -478,23 +518,26 @@ enum Walk {
 }
 
 /// The first `rows` tasks after `after` in the sort order that hold one of the `walks`' words
-/// and pass `condition`, in one statement. One stored word's tasks are read by walking its
+/// and pass `filters`, in one statement. One stored word's tasks are read by walking its
 /// rows in the sort key's index and each row's task beside it, until the page is full.
 /// Several walks each read their rows from the index (joined to the task only when there are
 /// conditions to check), and the merged page's tasks are read by id. With a condition, which
-/// rows may fail one after another, the stored words' walks share [`SCAN_BUDGET`] rows.
+/// rows may fail one after another, the stored words' walks share [`SCAN_BUDGET`] rows. A key
+/// range of the filters is a range of the words' index.
 async fn walk_words(
     ctx: &AppContext,
-    condition: &Condition,
+    mut filters: Filters,
     after: Option<&Position>,
     walks: &[Walk],
     components: &[Component],
     rows: u64,
 ) -> Result<Found> {
     let backend = ctx.reads.get_database_backend();
-    let boundary = if condition.is_empty() { None } else { walk_boundary(ctx, walks, after, components, rows).await? };
-    let bounds =
-        Bounds { after, up_to: boundary.as_ref().map(|boundary| Position::of(components, boundary)).transpose()? };
+    let mut bounds = Bounds { after, range: filters.key_range.take(), up_to: None };
+    let condition = &filters.all();
+    let boundary =
+        if condition.is_empty() { None } else { walk_boundary(ctx, walks, &bounds, components, rows).await? };
+    bounds.up_to = boundary.as_ref().map(|boundary| Position::of(components, boundary)).transpose()?;
     if let [walk @ Walk::Word(_)] = walks {
         // No derived tables: on MariaDB each is a temporary table filled and read again, which
         // cost more than the walk itself on the searches most people type (one whole word).
@@ -550,7 +593,7 @@ async fn walk_words(
 async fn walk_boundary(
     ctx: &AppContext,
     walks: &[Walk],
-    after: Option<&Position>,
+    bounds: &Bounds<'_>,
     components: &[Component],
     rows: u64,
 ) -> Result<Option<ShownTask>> {
@@ -561,8 +604,11 @@ async fn walk_boundary(
         let mut ahead = Query::select();
         ahead.column((task_words::Entity, task_words::Column::TaskId)).from(task_words::Entity);
         ahead.and_where(Expr::col((task_words::Entity, task_words::Column::Word)).eq(stored.as_str()));
-        if let Some(after) = after {
+        if let Some(after) = bounds.after {
             ahead.cond_where(after.after(components, Table::Words));
+        }
+        if let Some(range) = &bounds.range {
+            ahead.cond_where(range.condition(Table::Words));
         }
         for component in components {
             ahead.order_by((task_words::Entity, component.words_column()), component.order());
@@ -577,9 +623,11 @@ async fn walk_boundary(
     Ok(ends.into_iter().min_by(|a, b| compare(components, a, b)))
 }
 
-/// Where a walk starts and stops in the sort order: after a cursor, up to a budget's end.
+/// Where a walk starts and stops in the sort order: after a cursor, within a key range, up to
+/// a budget's end.
 struct Bounds<'a> {
     after: Option<&'a Position>,
+    range: Option<KeyRange>,
     up_to: Option<Position>,
 }
 
@@ -607,6 +655,9 @@ fn walk_select(
     };
     if let Some(after) = bounds.after {
         select.cond_where(after.after(components, Table::Words));
+    }
+    if let Some(range) = &bounds.range {
+        select.cond_where(range.condition(Table::Words));
     }
     if let Some(up_to) = &bounds.up_to {
         select.cond_where(up_to.up_to(components, Table::Words));
@@ -647,7 +698,7 @@ async fn broad_search(
 ) -> Result<Found> {
     let beginning_rows = word_rows(ctx, std::slice::from_ref(&beginning), SCAN_BUDGET).await?;
     if beginning_rows.first().is_some_and(|&count| count < SCAN_BUDGET) {
-        return walk_words(ctx, &filters.all(), after, &[Walk::Beginning(beginning)], components, rows).await;
+        return walk_words(ctx, filters, after, &[Walk::Beginning(beginning)], components, rows).await;
     }
     filters.checked = filters.checked.add(text_has(&beginning));
     read_within_budget(ctx, &filters, after, components, rows).await
@@ -709,6 +760,9 @@ struct Filters {
     users: Vec<UserFilter>,
     /// Everything else, checked on each task read: see [`SCAN_BUDGET`].
     checked: Condition,
+    /// Where filters on the sort's own key narrow the order (a search walks it in its words'
+    /// index instead of the tasks').
+    key_range: Option<KeyRange>,
 }
 
 impl Filters {
@@ -727,9 +781,15 @@ impl Filters {
         self.users.iter().fold(Condition::all(), |all, user| all.add(user.condition(self.backend, on_index)))
     }
 
+    /// What the index leading a read of the tasks serves: the PIC or status and the key range.
+    fn leading(&self) -> Condition {
+        let range = self.key_range.map_or_else(Condition::all, |range| range.condition(Table::Tasks));
+        [self.indexed.clone(), range].into_iter().filter(|part| !part.is_empty()).fold(Condition::all(), Condition::add)
+    }
+
     fn joined(&self, users_on_index: bool) -> Condition {
         // sea-query keeps an empty condition added to another, and the whole is then not empty.
-        [self.indexed.clone(), self.user_conditions(users_on_index), self.checked.clone()]
+        [self.leading(), self.user_conditions(users_on_index), self.checked.clone()]
             .into_iter()
             .filter(|part| !part.is_empty())
             .fold(Condition::all(), Condition::add)
@@ -764,7 +824,7 @@ async fn few_users_tasks(ctx: &AppContext, filters: &Filters) -> Result<bool> {
 }
 
 /// The rows `query`'s filters select.
-async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result<Filters> {
+async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery, sort: SortKey) -> Result<Filters> {
     let backend = ctx.reads.get_database_backend();
     let mut indexed = Condition::all();
     let mut condition = Condition::all();
@@ -788,9 +848,14 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             condition = condition.add(status);
         }
     }
+    let mut key_range = None;
     if let Some(raw) = &query.priority {
         let priorities = parse_list(raw, Priority::parse)?;
-        condition = condition.add(Column::Priority.is_in(priorities.into_iter().map(Priority::rank)));
+        let range = KeyRange::of_priorities(&priorities).filter(|_| sort == SortKey::Priority);
+        if !range.is_some_and(|(_, exact)| exact) {
+            condition = condition.add(Column::Priority.is_in(priorities.iter().map(|p| p.rank())));
+        }
+        key_range = range.map(|(range, _)| range);
     }
     let mut users = Vec::new();
     for (raw, column, field) in
@@ -800,14 +865,23 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             users.push(UserFilter::parse(ctx, who, column, raw, field).await?);
         }
     }
-    if let Some(raw) = &query.due_before {
-        condition = condition.add(Column::Deadline.lt(crate::stored(parse_deadline(raw)?)));
+    let due_before = query.due_before.as_deref().map(parse_deadline).transpose()?;
+    let due_after = query.due_after.as_deref().map(parse_deadline).transpose()?;
+    let now = crate::now();
+    let overdue_before = (query.overdue == Some(true)).then_some(now);
+    let by_deadline = sort == SortKey::Deadline;
+    if by_deadline && (due_before.is_some() || due_after.is_some() || overdue_before.is_some()) {
+        let before = [due_before, overdue_before].into_iter().flatten().min();
+        key_range = Some(KeyRange::of_deadlines(due_after, before));
     }
-    if let Some(raw) = &query.due_after {
-        condition = condition.add(Column::Deadline.gte(crate::stored(parse_deadline(raw)?)));
+    if let Some(at) = due_before.filter(|_| !by_deadline) {
+        condition = condition.add(Column::Deadline.lt(crate::stored(at)));
+    }
+    if let Some(at) = due_after.filter(|_| !by_deadline) {
+        condition = condition.add(Column::Deadline.gte(crate::stored(at)));
     }
     if let Some(overdue) = query.overdue {
-        let now = crate::stored_now();
+        let now = crate::stored(now);
         // `IS NOT NULL` keeps the negation two-valued: without it a task with no deadline
         // would be neither overdue nor not overdue.
         let is_overdue = Condition::all()
@@ -816,7 +890,7 @@ async fn filters(ctx: &AppContext, who: &Principal, query: &ListQuery) -> Result
             .add(Column::Status.ne(TaskStatus::Done.as_str()));
         condition = condition.add(if overdue { is_overdue } else { is_overdue.not() });
     }
-    Ok(Filters { backend, indexed, users, checked: condition })
+    Ok(Filters { backend, indexed, users, checked: condition, key_range })
 }
 
 /// The position in the sort order a cursor points at.
@@ -866,6 +940,7 @@ mod tests {
             indexed,
             users,
             checked,
+            key_range: None,
         };
         assert!(filters(Condition::all(), Vec::new(), Condition::all()).all().is_empty());
         let status = || Condition::all().add(Column::Status.eq("done"));
@@ -873,6 +948,27 @@ mod tests {
         assert!(!filters(Condition::all(), Vec::new(), status()).all().is_empty());
         let nobody = UserFilter { column: Column::PicId, user: None };
         assert!(!filters(Condition::all(), vec![nobody], Condition::all()).all().is_empty());
+    }
+
+    #[test]
+    fn priorities_and_deadlines_are_ranges_of_their_sort_keys() {
+        let keys = |names: &str| {
+            let priorities = parse_list(names, Priority::parse).unwrap();
+            KeyRange::of_priorities(&priorities).map(|(range, exact)| (range.first, range.last, exact))
+        };
+        let (urgent, high, low) = (tasks::urgency_keys(4), tasks::urgency_keys(3), tasks::urgency_keys(1));
+        assert_eq!(keys("urgent"), Some((urgent.0, urgent.1, true)));
+        assert_eq!(keys("high,urgent"), Some((urgent.0, high.1, true)));
+        // Apart: the range around them, to be checked within.
+        assert_eq!(keys("urgent,low"), Some((urgent.0, low.1, false)));
+        assert_eq!(keys(""), None);
+        let due = |raw: &str| Some(parse_deadline(raw).unwrap());
+        let window = KeyRange::of_deadlines(due("2027-01-01T00:00:00Z"), due("2027-01-02T00:00:00Z"));
+        let key = |raw: &str| tasks::deadline_key(Some(crate::stored(parse_deadline(raw).unwrap())));
+        assert_eq!((window.first, window.last), (key("2027-01-01T00:00:00Z"), key("2027-01-02T00:00:00Z") - 1));
+        // Tasks without a deadline lie past every range.
+        let from = KeyRange::of_deadlines(due("2027-01-01T00:00:00Z"), None);
+        assert_eq!((from.first, from.last), (key("2027-01-01T00:00:00Z"), tasks::NO_DEADLINE_KEY - 1));
     }
 
     #[test]
