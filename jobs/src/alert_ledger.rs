@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, DbBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, TransactionTrait,
+    QuerySelect,
 };
 
 /// Dead letters of one queue and kind waiting to be announced.
@@ -180,7 +180,7 @@ impl AlertLedger for SqlAlertLedger {
             first_error: sea_orm::Set(None),
             last_error: sea_orm::Set(None),
         };
-        let txn = self.db.begin().await?;
+        let txn = crate::transactions::begin(&self.db).await?;
         table::Entity::insert(fresh)
             .on_conflict(
                 OnConflict::columns([table::Column::Queue, table::Column::Kind])
@@ -204,7 +204,7 @@ impl AlertLedger for SqlAlertLedger {
 
     async fn due(&self, now: DateTime<Utc>, cooldown: Duration) -> anyhow::Result<Vec<Waiting>> {
         let cooled = now - chrono::Duration::from_std(cooldown).unwrap_or_default();
-        let txn = self.db.begin().await?;
+        let txn = crate::transactions::begin(&self.db).await?;
         let select = table::Entity::find().filter(table::Column::Waiting.gt(0)).filter(
             sea_orm::Condition::any()
                 .add(table::Column::AnnouncedAt.lte(cooled.naive_utc()))

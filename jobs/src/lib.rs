@@ -20,6 +20,7 @@ pub mod routed;
 pub mod runtime;
 pub mod schedule;
 pub mod sqs;
+pub mod transactions;
 pub mod transport;
 
 mod job;

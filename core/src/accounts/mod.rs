@@ -6,10 +6,7 @@ use std::net::IpAddr;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    TransactionTrait,
-};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tasklane_entity::users;
@@ -200,7 +197,7 @@ pub async fn sign_up(ctx: &AppContext, input: SignUp) -> Result<Joined> {
     // Hashed before the address is looked at, so a taken one answers as slowly as a new one.
     let hash = ctx.passwords.hash(&password).await?;
     let verification = ctx.config.accounts.email_verification;
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     let role = match &input.invitation {
         Some(token) => Some(joining::accept_invitation(ctx, &txn, token, &email).await?),
         None => None,
@@ -375,7 +372,7 @@ pub async fn update_profile(
         row.password_hash = Set(hash);
     }
     row.updated_at = Set(crate::stored_now());
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     let updated = match row.update(&txn).await {
         Ok(user) => user,
         Err(err) if is_unique_violation(&err) => return Err(email_taken()),

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, TransactionTrait};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 use serde::Serialize;
 use tasklane_entity::{refresh_tokens, sessions, users};
 
@@ -27,7 +27,7 @@ pub struct IssuedTokens {
 pub async fn start(ctx: &AppContext, user: &users::Model) -> Result<IssuedTokens> {
     let session_id = new_id();
     let now = crate::stored_now();
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     sessions::Entity::insert(sessions::ActiveModel {
         id: Set(session_id.clone()),
         user_id: Set(user.id),
@@ -46,7 +46,7 @@ pub async fn refresh(ctx: &AppContext, presented: &str) -> Result<IssuedTokens> 
     let invalid = || Error::unauthorized("invalid_refresh_token", "the refresh token is not valid; sign in again");
     let hash = hash_opaque_token(presented);
     let now = crate::stored_now();
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     let token = refresh_tokens::Entity::find_by_id(hash.clone()).one(&txn).await?.ok_or_else(invalid)?;
     let session = sessions::Entity::find_by_id(token.session_id.clone()).one(&txn).await?.ok_or_else(invalid)?;
     if session.revoked_at.is_some() || token.expires_at <= now || session_end(ctx, session.created_at) <= now {

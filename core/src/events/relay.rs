@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use tasklane_entity::task_events;
 use tasklane_jobs::{NewJob, Transport};
 
@@ -28,7 +26,7 @@ pub async fn publish_batch(ctx: &AppContext, transport: &dyn Transport, batch: u
     // Read committed: the locking read then takes no gap locks, so task writes inserting new
     // events are never blocked behind a relay waiting on a slow queue.
     let isolation = mysql.then_some(sea_orm::IsolationLevel::ReadCommitted);
-    let txn = ctx.db.begin_with_config(isolation, None).await?;
+    let txn = tasklane_jobs::transactions::begin_with(&ctx.db, isolation, None).await?;
     let published = publish(&txn, transport, batch, mysql).await?;
     txn.commit().await?;
     Ok(published)

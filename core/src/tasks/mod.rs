@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, TransactionTrait,
+    QueryOrder, QuerySelect,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -191,7 +191,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     // Tokenised once, for the known words and for the task's own rows.
     let text_words = task_words::words_of(&tasks::search_text(&name, &contents));
     words::remember(&ctx.db, &text_words).await?;
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
     let inserted = tasks::Entity::insert(
@@ -334,7 +334,7 @@ pub async fn update(
         words::remember(&ctx.db, &task_words::words_of(&tasks::search_text(name, contents))).await?;
     }
     for _ in 0..5 {
-        let txn = ctx.db.begin().await?;
+        let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
         let task = find(&txn, task_id).await?;
         if let Some(version) = expected
             && version != task.version
@@ -527,7 +527,7 @@ pub async fn delete(
             return Err(Error::bad_request("id_mismatch", "Task_id in the body does not match the path"));
         }
     }
-    let txn = ctx.db.begin().await?;
+    let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     let task = find(&txn, task_id).await?;
     if !can_reassign(who, &task) {
         return Err(Error::forbidden("only the task's creator, supervisor or an admin may delete it"));

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 mod table;
 
@@ -194,7 +194,7 @@ impl SqlQueue {
         max: usize,
         lease: Duration,
     ) -> std::result::Result<Vec<Delivery>, sea_orm::DbErr> {
-        let txn = self.db.begin().await?;
+        let txn = crate::transactions::begin(&self.db).await?;
         let now = database_now(&txn).await?;
         let skip_locked = txn.get_database_backend() == DbBackend::MySql;
         let lock = |select: sea_orm::Select<Entity>| {
