@@ -784,16 +784,18 @@ impl Filters {
     /// What the index leading a read of the tasks serves: the PIC or status and the key range.
     fn leading(&self) -> Condition {
         let range = self.key_range.map_or_else(Condition::all, |range| range.condition(Table::Tasks));
-        [self.indexed.clone(), range].into_iter().filter(|part| !part.is_empty()).fold(Condition::all(), Condition::add)
+        all_of([self.indexed.clone(), range])
     }
 
     fn joined(&self, users_on_index: bool) -> Condition {
-        // sea-query keeps an empty condition added to another, and the whole is then not empty.
-        [self.leading(), self.user_conditions(users_on_index), self.checked.clone()]
-            .into_iter()
-            .filter(|part| !part.is_empty())
-            .fold(Condition::all(), Condition::add)
+        all_of([self.leading(), self.user_conditions(users_on_index), self.checked.clone()])
     }
+}
+
+/// Every one of `parts`, leaving out the empty ones: sea-query keeps an empty condition added
+/// to another, and the whole is then not empty.
+fn all_of(parts: impl IntoIterator<Item = Condition>) -> Condition {
+    parts.into_iter().filter(|part| !part.is_empty()).fold(Condition::all(), Condition::add)
 }
 
 /// Tasks a supervisor or creator filter may select for a list to read them from that
