@@ -1,5 +1,6 @@
 //! Periodic clean-up of rows that only matter for a while: sign-in counters whose window has
-//! passed, expired refresh tokens, and sessions that can no longer be used.
+//! passed, expired refresh tokens, sessions that can no longer be used, and known words no
+//! task holds any more.
 
 use chrono::Duration;
 use sea_orm::sea_query::Query;
@@ -25,6 +26,29 @@ impl Job for PruneExpired {
     fn dedup_key(&self) -> Option<String> {
         Some(format!("prune_expired:{}", self.slot))
     }
+}
+
+/// Takes the words no task holds any more out of `known_words`, hourly on the maintenance
+/// queue (once per period however many replicas there are).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PruneWords {
+    /// The run's time slot.
+    pub slot: i64,
+}
+
+impl Job for PruneWords {
+    const KIND: &'static str = "tasks.prune_words";
+    const QUEUE: &'static str = queues::MAINTENANCE;
+
+    fn dedup_key(&self) -> Option<String> {
+        Some(format!("prune_words:{}", self.slot))
+    }
+}
+
+/// Takes out of `known_words` the words no task holds that were last remembered a grace
+/// period (a day) ago or earlier, and returns how many. Safe beside writers and replicas.
+pub async fn prune_words(ctx: &AppContext) -> Result<u64> {
+    crate::tasks::words::prune(&ctx.db, ctx.clock.now()).await
 }
 
 /// What one clean-up removed.

@@ -11,7 +11,7 @@ use tasklane_jobs::{JobError, NewJob, Registry, RetryOverride, RetryPolicies};
 use crate::archive::{self, ArchiveSweep, PruneEvents};
 use crate::config::{ArchiveStore, Config, JobsConfig};
 use crate::events::TaskEventJob;
-use crate::housekeeping::{self, PruneExpired};
+use crate::housekeeping::{self, PruneExpired, PruneWords};
 use crate::notify::email::{self, AccountMail, DigestSweep, Postman, SendDigest, SendEmail};
 use crate::notify::{fanout, reminders};
 use crate::reports::{
@@ -115,6 +115,13 @@ pub fn registry(policies: RetryPolicies) -> Registry<JobServices> {
                 tracing::info!(?pruned, "pruned expired sessions, tokens and sign-in counters");
             }
             Ok(())
+        })
+        .register(|ctx: JobContext, _: PruneWords| async move {
+            let pruned = housekeeping::prune_words(&ctx.state.app).await?;
+            if pruned > 0 {
+                tracing::info!(pruned, "took the words no task holds out of the known words");
+            }
+            Ok(())
         });
     registry
 }
@@ -136,7 +143,7 @@ async fn enqueue(ctx: &JobContext, jobs: Vec<NewJob>) -> Result<(), JobError> {
 /// The recurring jobs `config` calls for: the archive sweep every 2 s and event pruning
 /// hourly (DynamoDB archive only), the deadline sweep every minute, digests daily at the
 /// configured hour, expired sessions pruned and closed report periods looked for every
-/// 10 minutes.
+/// 10 minutes, known words no task holds pruned hourly.
 pub fn recurring(config: &Config) -> Vec<Recurring> {
     let mut table = vec![
         Recurring::new("deadline sweep", Duration::from_secs(60), |slot| {
@@ -144,6 +151,9 @@ pub fn recurring(config: &Config) -> Vec<Recurring> {
         }),
         Recurring::new("prune expired sessions", Duration::from_secs(600), |slot| {
             Some(NewJob::of(&PruneExpired { slot: slot.index }))
+        }),
+        Recurring::new("prune unheld words", Duration::from_secs(3600), |slot| {
+            Some(NewJob::of(&PruneWords { slot: slot.index }))
         }),
         Recurring::new("scheduled reports", Duration::from_secs(600), |slot| {
             Some(NewJob::of(&ReportsDue { slot: slot.index }))

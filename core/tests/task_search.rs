@@ -443,6 +443,74 @@ async fn edits_and_deletions_move_a_task_between_words_and_places() {
     assert_eq!(left, 0);
 }
 
+/// A word no task holds any more leaves `known_words` a day after a writer last remembered it,
+/// never sooner (a writer remembers its words just before its task's transaction); a word held
+/// or remembered lately stays, and so does one remembered before the column existed.
+#[tokio::test]
+async fn known_words_no_task_holds_are_pruned_a_day_after_they_were_last_remembered() {
+    use std::collections::BTreeSet;
+    use tasklane_core::clock::Clock;
+    use tasklane_core::housekeeping::prune_words;
+    use tasklane_core::tasks::{NewTask, TaskChange, TaskDeletion, create, delete, update};
+    use tasklane_entity::known_words;
+
+    let (mut ctx, _dir) = fresh_context(|_| {}).await;
+    let start = Utc::now();
+    ctx.clock = Clock::fixed(start);
+    let kim = member(&ctx, "kim@example.com").await;
+    let new_task = |contents: String| NewTask {
+        name: "walrus".to_owned(),
+        contents: Some(contents),
+        status: None,
+        priority: None,
+        deadline: None,
+        pic: None,
+        supervisor: None,
+    };
+    let known = |ctx: &AppContext| {
+        let db = ctx.db.clone();
+        async move {
+            known_words::Entity::find().all(&db).await.unwrap().into_iter().map(|w| w.word).collect::<BTreeSet<_>>()
+        }
+    };
+    // More words than one pruning statement looks at, then edited away.
+    let many: Vec<String> = (0..2_500).map(|i| format!("zz{i:04}")).collect();
+    let edited = create(&ctx, &kim, new_task(format!("pelican {}", many.join(" ")))).await.unwrap();
+    let change = TaskChange { contents: Some("narwhal".into()), ..Default::default() };
+    update(&ctx, &kim, edited.id, change, None).await.unwrap();
+    // A word whose task is deleted, remembered again by a task written 23 hours later.
+    let gone = create(&ctx, &kim, new_task("sturgeon".into())).await.unwrap();
+    delete(&ctx, &kim, gone.id, TaskDeletion::default(), None).await.unwrap();
+    // A word remembered by a version that did not record when.
+    known_words::Entity::insert(known_words::ActiveModel {
+        word: sea_orm::ActiveValue::Set("legacy".into()),
+        remembered_at: sea_orm::ActiveValue::Set(None),
+    })
+    .exec(&ctx.db)
+    .await
+    .unwrap();
+    assert_eq!(prune_words(&ctx).await.unwrap(), 0, "words remembered just now are kept");
+
+    ctx.clock.set(start + Duration::hours(23));
+    let again = create(&ctx, &kim, new_task("sturgeon".into())).await.unwrap();
+    delete(&ctx, &kim, again.id, TaskDeletion::default(), None).await.unwrap();
+    assert_eq!(prune_words(&ctx).await.unwrap(), 0);
+
+    ctx.clock.set(start + Duration::hours(25));
+    assert_eq!(prune_words(&ctx).await.unwrap(), 2_501, "the edited-away words, pelican included");
+    let left = known(&ctx).await;
+    for word in ["walrus", "narwhal", "sturgeon", "legacy"] {
+        assert!(left.contains(word), "{word} was pruned");
+    }
+    assert!(!left.contains("pelican") && !left.iter().any(|w| w.starts_with("zz")), "{left:?}");
+    let search = ListQuery { q: Some("narwhal".into()), ..Default::default() };
+    assert_eq!(list(&ctx, &kim, search).await.unwrap().tasks.len(), 1);
+
+    ctx.clock.set(start + Duration::hours(48));
+    assert_eq!(prune_words(&ctx).await.unwrap(), 1, "sturgeon, a day after it was last remembered");
+    assert_eq!(known(&ctx).await, BTreeSet::from(["legacy", "narwhal", "walrus"].map(str::to_owned)));
+}
+
 /// SQLite sorts a status-filtered list from the sort's index: its planner would read the
 /// filter from the status index and sort every task it selected (54 ms a request over 100,000
 /// tasks in the HTTP benchmark), statistics or not. MySQL chooses well on its own.

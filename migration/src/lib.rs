@@ -13,6 +13,7 @@ mod m20261205_000008_job_alerts;
 mod m20261206_000009_task_words;
 mod m20261207_000010_status_sorts;
 mod m20261208_000011_pic_sorts;
+mod m20261209_000012_word_ages;
 mod types;
 
 pub use m20261206_000009_task_words::index_task_words;
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000009_task_words::Migration),
             Box::new(m20261207_000010_status_sorts::Migration),
             Box::new(m20261208_000011_pic_sorts::Migration),
+            Box::new(m20261209_000012_word_ages::Migration),
         ]
     }
 }

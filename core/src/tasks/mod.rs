@@ -4,7 +4,7 @@
 pub mod fields;
 pub mod list;
 pub mod view;
-mod words;
+pub(crate) mod words;
 
 pub use view::TaskView;
 
@@ -190,7 +190,7 @@ pub async fn create(ctx: &AppContext, who: &Principal, input: NewTask) -> Result
     let started_at = (status == TaskStatus::InProgress).then_some(now);
     // Tokenised once, for the known words and for the task's own rows.
     let text_words = task_words::words_of(&tasks::search_text(&name, &contents));
-    words::remember(&ctx.db, &text_words).await?;
+    words::remember(&ctx.db, &text_words, now).await?;
     let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
     // Insert without reading the row back (SeaORM would re-select it on MySQL): every value
     // is known here but the id.
@@ -331,7 +331,8 @@ pub async fn update(
     // The words of fields left alone are known already.
     if change.name.is_some() || change.contents.is_some() {
         let (name, contents) = (change.name.as_deref().unwrap_or(""), change.contents.as_deref().unwrap_or(""));
-        words::remember(&ctx.db, &task_words::words_of(&tasks::search_text(name, contents))).await?;
+        let text_words = task_words::words_of(&tasks::search_text(name, contents));
+        words::remember(&ctx.db, &text_words, ctx.clock.now()).await?;
     }
     for _ in 0..5 {
         let txn = tasklane_jobs::transactions::begin(&ctx.db).await?;
