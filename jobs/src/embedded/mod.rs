@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType, OnConflict, Query};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 mod table;
 
@@ -89,11 +89,26 @@ fn after(at: chrono::NaiveDateTime, delay: Duration) -> chrono::NaiveDateTime {
     at + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
 }
 
-/// The database's clock (UTC, a naive date-time as the table stores it). Every time the table
-/// holds is written and compared with it, so workers on machines whose clocks disagree still
-/// agree on when a job is due and when a lease has run out. SQLite runs inside this process, so
-/// its clock is the process's own: read here to the microsecond, because SQLite's `'now'` has
-/// only milliseconds and a job written a moment ago would not yet be due by it.
+/// The database's clock `delay` from now (UTC, a naive date-time as the table stores it), as an
+/// expression of the statement that writes or compares it. Every time the table holds is
+/// written and compared with it, so workers on machines whose clocks disagree still agree on
+/// when a job is due and when a lease has run out. On MySQL the statement reads the server's
+/// `UTC_TIMESTAMP(6)` itself, without a round trip to ask for it first. SQLite runs inside
+/// this process, so its clock is the process's own: read here to the microsecond, because
+/// SQLite's `'now'` has only milliseconds and a job written a moment ago would not yet be due
+/// by it.
+fn database_time(backend: DbBackend, delay: Duration) -> Expr {
+    if backend != DbBackend::MySql {
+        return Expr::val(after(crate::now().naive_utc(), delay));
+    }
+    match i64::try_from(delay.as_micros()) {
+        Ok(0) => Expr::cust("UTC_TIMESTAMP(6)"),
+        Ok(micros) => Expr::cust_with_values("UTC_TIMESTAMP(6) + INTERVAL ? MICROSECOND", [micros]),
+        Err(_) => Expr::val(chrono::NaiveDateTime::MAX),
+    }
+}
+
+/// [`database_time`] now, read as a value (for a queue's statistics, which report ages).
 async fn database_now(db: &impl ConnectionTrait) -> std::result::Result<chrono::NaiveDateTime, sea_orm::DbErr> {
     let backend = db.get_database_backend();
     if backend != DbBackend::MySql {
@@ -154,34 +169,44 @@ fn selected(queue: &str, selector: &DeadSelector) -> Condition {
 const INSERT_CHUNK: usize = 500;
 
 async fn insert(db: &impl ConnectionTrait, new_jobs: Vec<NewJob>) -> Result<()> {
-    let now = database_now(db).await?;
     for chunk in new_jobs.chunks(INSERT_CHUNK) {
-        insert_chunk(db, chunk, now).await?;
+        insert_chunk(db, chunk).await?;
     }
     Ok(())
 }
 
-async fn insert_chunk(db: &impl ConnectionTrait, new_jobs: &[NewJob], now: chrono::NaiveDateTime) -> Result<()> {
-    let rows = new_jobs.iter().map(|job| table::ActiveModel {
-        queue: Set(job.queue.clone()),
-        kind: Set(job.kind.clone()),
-        version: Set(job.version as i16),
-        payload: Set(job.payload.clone()),
-        dedup_key: Set(job.dedup_key.clone()),
-        state: Set(READY.to_owned()),
-        attempts: Set(0),
-        run_at: Set(now),
-        lease_until: Set(None),
-        lease_owner: Set(None),
-        last_error: Set(None),
-        enqueued_at: Set(now),
-        dead_at: Set(None),
-        ..Default::default()
-    });
-    Entity::insert_many(rows)
-        .on_conflict(OnConflict::columns([Column::Queue, Column::DedupKey]).do_nothing_on([Column::Id]).to_owned())
-        .exec_without_returning(db)
-        .await?;
+async fn insert_chunk(db: &impl ConnectionTrait, new_jobs: &[NewJob]) -> Result<()> {
+    let now = database_time(db.get_database_backend(), Duration::ZERO);
+    let mut insert = Query::insert();
+    insert
+        .into_table(Entity)
+        .columns([
+            Column::Queue,
+            Column::Kind,
+            Column::Version,
+            Column::Payload,
+            Column::DedupKey,
+            Column::State,
+            Column::Attempts,
+            Column::RunAt,
+            Column::EnqueuedAt,
+        ])
+        .on_conflict(OnConflict::columns([Column::Queue, Column::DedupKey]).do_nothing_on([Column::Id]).to_owned());
+    for job in new_jobs {
+        let row: [Expr; 9] = [
+            Expr::val(job.queue.as_str()),
+            Expr::val(job.kind.as_str()),
+            Expr::val(job.version as i16),
+            Expr::val(job.payload.clone()),
+            Expr::val(job.dedup_key.clone()),
+            Expr::val(READY),
+            Expr::val(0),
+            now.clone(),
+            now.clone(),
+        ];
+        insert.values(row).map_err(|err| sea_orm::DbErr::Custom(err.to_string()))?;
+    }
+    db.execute(&insert).await?;
     Ok(())
 }
 
@@ -195,8 +220,9 @@ impl SqlQueue {
         lease: Duration,
     ) -> std::result::Result<Vec<Delivery>, sea_orm::DbErr> {
         let txn = crate::transactions::begin(&self.db).await?;
-        let now = database_now(&txn).await?;
-        let skip_locked = txn.get_database_backend() == DbBackend::MySql;
+        let backend = txn.get_database_backend();
+        let now = || database_time(backend, Duration::ZERO);
+        let skip_locked = backend == DbBackend::MySql;
         let lock = |select: sea_orm::Select<Entity>| {
             if skip_locked { select.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked) } else { select }
         };
@@ -205,7 +231,7 @@ impl SqlQueue {
             Entity::find()
                 .filter(Column::Queue.eq(queue))
                 .filter(Column::State.eq(READY))
-                .filter(Column::RunAt.lte(now))
+                .filter(Expr::col(Column::RunAt).lte(now()))
                 .order_by_asc(Column::RunAt)
                 .order_by_asc(Column::Id)
                 .limit(max as u64),
@@ -218,7 +244,7 @@ impl SqlQueue {
                 Entity::find()
                     .filter(Column::Queue.eq(queue))
                     .filter(Column::State.eq(RUNNING))
-                    .filter(Column::LeaseUntil.lt(now))
+                    .filter(Expr::col(Column::LeaseUntil).lt(now()))
                     .limit((max - rows.len()) as u64),
             )
             .all(&txn)
@@ -233,7 +259,7 @@ impl SqlQueue {
         Entity::update_many()
             .col_expr(Column::State, Expr::value(RUNNING))
             .col_expr(Column::Attempts, Expr::col(Column::Attempts).add(1))
-            .col_expr(Column::LeaseUntil, Expr::value(after(now, lease)))
+            .col_expr(Column::LeaseUntil, database_time(backend, lease))
             .col_expr(Column::LeaseOwner, Expr::value(worker))
             .filter(Column::Id.is_in(ids))
             .exec(&txn)
@@ -295,9 +321,8 @@ impl Transport for SqlQueue {
         retrying(|| {
             let ids = ids.clone();
             async move {
-                let lease_until = after(database_now(db).await?, lease);
                 Entity::update_many()
-                    .col_expr(Column::LeaseUntil, Expr::value(lease_until))
+                    .col_expr(Column::LeaseUntil, database_time(db.get_database_backend(), lease))
                     .filter(Column::Id.is_in(ids))
                     .filter(Column::State.eq(RUNNING))
                     .filter(Column::LeaseOwner.eq(worker))
@@ -318,7 +343,7 @@ impl Transport for SqlQueue {
         retrying(|| async move {
             unleased(Entity::update_many())
                 .col_expr(Column::State, Expr::value(READY))
-                .col_expr(Column::RunAt, Expr::value(after(database_now(db).await?, delay)))
+                .col_expr(Column::RunAt, database_time(db.get_database_backend(), delay))
                 .col_expr(Column::LastError, Expr::value(error))
                 .filter(fenced(delivery, worker))
                 .exec(db)
@@ -333,7 +358,7 @@ impl Transport for SqlQueue {
         retrying(|| async move {
             unleased(Entity::update_many())
                 .col_expr(Column::State, Expr::value(DEAD))
-                .col_expr(Column::DeadAt, Expr::value(database_now(db).await?))
+                .col_expr(Column::DeadAt, database_time(db.get_database_backend(), Duration::ZERO))
                 .col_expr(Column::LastError, Expr::value(error))
                 .filter(fenced(delivery, worker))
                 .exec(db)
@@ -411,7 +436,7 @@ impl Transport for SqlQueue {
         let replayed = Entity::update_many()
             .col_expr(Column::State, Expr::value(READY))
             .col_expr(Column::Attempts, Expr::value(0))
-            .col_expr(Column::RunAt, Expr::value(database_now(&self.db).await?))
+            .col_expr(Column::RunAt, database_time(self.db.get_database_backend(), Duration::ZERO))
             .col_expr(Column::DeadAt, Expr::value(Option::<chrono::NaiveDateTime>::None))
             .filter(Column::Id.is_in(ids))
             .filter(Column::State.eq(DEAD))
