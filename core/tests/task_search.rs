@@ -443,6 +443,41 @@ async fn edits_and_deletions_move_a_task_between_words_and_places() {
     assert_eq!(left, 0);
 }
 
+/// A search word checked on a task's text (every word but the one whose index is walked)
+/// matches as the word index does, by code point: on MySQL the text column's collation would
+/// let `resume` find `résumé` only when another word led the search.
+#[tokio::test]
+async fn a_word_checked_on_the_text_matches_as_the_word_index_does() {
+    use tasklane_core::tasks::{NewTask, create};
+    let (ctx, _dir) = fresh_context(|_| {}).await;
+    let kim = member(&ctx, "kim@example.com").await;
+    let new_task = |contents: &str| NewTask {
+        name: "cv".to_owned(),
+        contents: Some(contents.to_owned()),
+        status: None,
+        priority: None,
+        deadline: None,
+        pic: None,
+        supervisor: None,
+    };
+    // `zork` is the rarer word, so it leads and the other is checked on the text.
+    let accented = create(&ctx, &kim, new_task("zork Résumé")).await.unwrap();
+    for _ in 0..3 {
+        create(&ctx, &kim, new_task("resume résumé")).await.unwrap();
+    }
+    let search = |q: &'static str| {
+        let (ctx, kim) = (&ctx, &kim);
+        async move {
+            let query = ListQuery { q: Some(q.into()), ..Default::default() };
+            list(ctx, kim, query).await.unwrap().tasks.iter().map(|t| t.id).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(search("zork résumé").await, [accented.id]);
+    assert_eq!(search("zork RÉSUMÉ").await, [accented.id]);
+    assert_eq!(search("zork resume").await, Vec::<i64>::new());
+    assert_eq!(search("resume").await.len(), 3);
+}
+
 /// A word no task holds any more leaves `known_words` a day after a writer last remembered it,
 /// never sooner (a writer remembers its words just before its task's transaction); a word held
 /// or remembered lately stays, and so does one remembered before the column existed.

@@ -421,9 +421,16 @@ async fn read(ctx: &AppContext, condition: Condition, components: &[Component], 
 
 /// Tasks whose text holds a word beginning with `word`: the test `search_text` answers, used
 /// for every search word but the one whose index is walked.
-fn text_has(word: &str) -> SimpleExpr {
+fn text_has(backend: DbBackend, word: &str) -> SimpleExpr {
     // Words are letters and digits only, so nothing in them is a LIKE wildcard.
-    Column::SearchText.like(format!("% {word}%"))
+    let pattern = format!("% {word}%");
+    if backend == DbBackend::MySql {
+        // Compared by code point like the word index: the column's collation would fold
+        // accents (`resume` finding `résumé` only when another word leads the search), and it
+        // costs a fifth of a walk that checks a word on every task.
+        return Expr::cust_with_values("`tasks`.`search_text` COLLATE utf8mb4_bin LIKE ?", [pattern]);
+    }
+    Column::SearchText.like(pattern)
 }
 
 /// The first `rows` tasks after `after`, in the sort order, passing `filters` whose words
@@ -440,11 +447,12 @@ async fn search(
     components: &[Component],
     rows: u64,
 ) -> Result<Found> {
+    let backend = ctx.reads.get_database_backend();
     let leading = rarest(ctx, words).await?;
     for (i, word) in words.iter().enumerate() {
         // Stored words are cut short; a longer search word is checked whole on the text.
         if i != leading || word.chars().count() > MAX_WORD_CHARS {
-            filters.checked = filters.checked.add(text_has(word));
+            filters.checked = filters.checked.add(text_has(backend, word));
         }
     }
     let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
@@ -700,7 +708,7 @@ async fn broad_search(
     if beginning_rows.first().is_some_and(|&count| count < SCAN_BUDGET) {
         return walk_words(ctx, filters, after, &[Walk::Beginning(beginning)], components, rows).await;
     }
-    filters.checked = filters.checked.add(text_has(&beginning));
+    filters.checked = filters.checked.add(text_has(ctx.reads.get_database_backend(), &beginning));
     read_within_budget(ctx, &filters, after, components, rows).await
 }
 
