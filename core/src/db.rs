@@ -41,11 +41,10 @@ pub async fn connect(config: &Config) -> anyhow::Result<DatabaseConnection> {
 /// read while it writes), one per core (2 to 8) unless `TASKLANE_DATABASE_READ_CONNECTIONS`
 /// says otherwise: on the writer's one connection a list waits behind every other statement,
 /// and one core does all of SQLite's work. On MySQL, twice this machine's cores (4 to 16) by
-/// default: with sixteen clients on two cores shared with MariaDB (the API benchmark, back to
-/// back) the lists' p99 was 9.6–11.8 ms through the writer's 32 connections and 7.3–9.3 ms
-/// through 4, the heavier searches' 22.9–42.7 ms and 17.4–33.3 ms: statements beyond what the
-/// database's cores run at once wait in its scheduler, out of turn, instead of in the pool. An in-memory SQLite database,
-/// which each connection would see empty, reads through the writer's pool.
+/// default: statements beyond what the database's cores run at once wait in its scheduler,
+/// out of turn, instead of in the pool, which lengthens the tail of every read (the README's
+/// Performance section has the back-to-back figures). An in-memory SQLite database, which each
+/// connection would see empty, reads through the writer's pool.
 pub async fn connect_reads(config: &Config, writer: &DatabaseConnection) -> anyhow::Result<DatabaseConnection> {
     let url = config.database_url.expose_secret();
     if config.is_sqlite() && (url.contains(":memory:") || url.contains("mode=memory")) {
