@@ -447,12 +447,11 @@ async fn search(
     components: &[Component],
     rows: u64,
 ) -> Result<Found> {
-    let backend = ctx.reads.get_database_backend();
     let leading = rarest(ctx, words).await?;
     for (i, word) in words.iter().enumerate() {
         // Stored words are cut short; a longer search word is checked whole on the text.
         if i != leading || word.chars().count() > MAX_WORD_CHARS {
-            filters.checked = filters.checked.add(text_has(backend, word));
+            filters.require_text(word);
         }
     }
     let stored = stored_words_beginning(ctx, &words[leading], MAX_WALKED_WORDS + 1).await?;
@@ -708,7 +707,7 @@ async fn broad_search(
     if beginning_rows.first().is_some_and(|&count| count < SCAN_BUDGET) {
         return walk_words(ctx, filters, after, &[Walk::Beginning(beginning)], components, rows).await;
     }
-    filters.checked = filters.checked.add(text_has(ctx.reads.get_database_backend(), &beginning));
+    filters.require_text(&beginning);
     read_within_budget(ctx, &filters, after, components, rows).await
 }
 
@@ -793,6 +792,11 @@ impl Filters {
     fn leading(&self) -> Condition {
         let range = self.key_range.map_or_else(Condition::all, |range| range.condition(Table::Tasks));
         all_of([self.indexed.clone(), range])
+    }
+
+    /// Adds the check that a task's text holds a word beginning with `word` (see [`text_has`]).
+    fn require_text(&mut self, word: &str) {
+        self.checked = std::mem::replace(&mut self.checked, Condition::all()).add(text_has(self.backend, word));
     }
 
     fn joined(&self, users_on_index: bool) -> Condition {
